@@ -1,0 +1,330 @@
+//! Container cgroups on both host layouts: pure cgroup v2, and v1/hybrid (a hierarchy per
+//! controller plus `name=systemd`, with an optional controller-less cgroup2 at `unified`).
+//! sysctr only ever creates, writes and removes directories below its own parent
+//! (`sysctr/` by default) in each hierarchy.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no cgroup hierarchy is mounted under {root}; mount cgroup2 there (or the v1 controllers)")]
+    NoHierarchy { root: PathBuf },
+    #[error("cannot create cgroup {path}")]
+    Create { path: PathBuf, #[source] source: std::io::Error },
+    #[error("cannot write {value:?} to {path}")]
+    WriteFile { path: PathBuf, value: String, #[source] source: std::io::Error },
+    #[error("cannot read {path}")]
+    ReadFile { path: PathBuf, #[source] source: std::io::Error },
+    #[error("cannot remove cgroup {path}")]
+    Remove { path: PathBuf, #[source] source: std::io::Error },
+    #[error("cgroup path {0:?} must be relative and stay below the hierarchy root")]
+    BadPath(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Controllers sysctr enables for its containers on a v2 host.
+pub const V2_CONTROLLERS: &[&str] = &["cpu", "cpuset", "io", "memory", "pids"];
+
+/// One mounted hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// Where it is mounted (`/sys/fs/cgroup/memory`, `/sys/fs/cgroup`).
+    pub mount: PathBuf,
+    /// v1: its controllers (`memory`, `name=systemd`); v2: empty.
+    pub controllers: Vec<String>,
+    pub v2: bool,
+}
+
+/// The host's cgroup layout, discovered once.
+#[derive(Clone, Debug)]
+pub struct Hierarchies {
+    pub all: Vec<Hierarchy>,
+}
+
+impl Hierarchies {
+    /// Read `/proc/self/mountinfo` for cgroup mounts under `root`.
+    pub fn discover(root: &Path) -> Result<Self> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|source| Error::ReadFile { path: "/proc/self/mountinfo".into(), source })?;
+        Self::from_mountinfo(&info, root)
+    }
+
+    pub fn from_mountinfo(info: &str, root: &Path) -> Result<Self> {
+        let mut all: Vec<Hierarchy> = Vec::new();
+        for m in crate::sys::mountinfo::parse(info) {
+            if !m.mount_point.starts_with(root) || all.iter().any(|x| x.mount == m.mount_point) {
+                continue;
+            }
+            let h = match m.fstype.as_str() {
+                "cgroup2" => Hierarchy { mount: m.mount_point, controllers: vec![], v2: true },
+                "cgroup" => {
+                    let controllers = m
+                        .super_options
+                        .split(',')
+                        .filter(|o| {
+                            !matches!(*o, "rw" | "ro" | "clone_children" | "xattr" | "noprefix" | "cpuset_v2_mode")
+                                && !o.starts_with("release_agent=")
+                        })
+                        .map(str::to_owned)
+                        .collect();
+                    Hierarchy { mount: m.mount_point, controllers, v2: false }
+                }
+                _ => continue,
+            };
+            all.push(h);
+        }
+        if all.is_empty() {
+            return Err(Error::NoHierarchy { root: root.to_owned() });
+        }
+        Ok(Hierarchies { all })
+    }
+
+    /// True when the only hierarchy is cgroup2 (a pure v2 host).
+    pub fn is_pure_v2(&self) -> bool {
+        self.all.len() == 1 && self.all[0].v2
+    }
+
+    /// The cgroup2 hierarchy, if any (the whole tree on v2, `unified` on hybrid hosts).
+    pub fn unified(&self) -> Option<&Hierarchy> {
+        self.all.iter().find(|h| h.v2)
+    }
+
+    /// The directory of cgroup `rel` in each hierarchy.
+    pub fn dirs(&self, rel: &str) -> Result<Vec<PathBuf>> {
+        let rel = check_rel(rel)?;
+        Ok(self.all.iter().map(|h| h.mount.join(rel)).collect())
+    }
+
+    /// Create cgroup `rel` (and its parents) in every hierarchy. On v2, the controllers of
+    /// [`V2_CONTROLLERS`] the host has are enabled down to `rel`'s parent, so `rel` gets them.
+    /// Returns false when `rel` already existed in the first hierarchy.
+    pub fn create(&self, rel: &str) -> Result<bool> {
+        let rel = check_rel(rel)?;
+        let mut fresh = true;
+        for h in &self.all {
+            let leaf = h.mount.join(rel);
+            if h.mount == self.all[0].mount && leaf.is_dir() {
+                fresh = false;
+            }
+            let mut dir = h.mount.clone();
+            for part in Path::new(rel).components() {
+                if h.v2 && self.is_pure_v2() {
+                    enable_controllers(&dir)?;
+                }
+                dir.push(part);
+                match std::fs::create_dir(&dir) {
+                    Ok(()) => {
+                        if h.controllers.iter().any(|c| c == "cpuset") {
+                            inherit_cpuset(&dir)?;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(source) => return Err(Error::Create { path: dir, source }),
+                }
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// Move process `pid` into cgroup `rel` in every hierarchy.
+    pub fn join(&self, rel: &str, pid: i32) -> Result<()> {
+        for dir in self.dirs(rel)? {
+            write(&dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Move `pid` into the cgroups process `like` is in, in every hierarchy (for exec: join
+    /// the leaf the container's init sits in, which the guest's systemd may have moved).
+    pub fn join_like(&self, like: i32, pid: i32) -> Result<()> {
+        let path = PathBuf::from(format!("/proc/{like}/cgroup"));
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadFile { path, source })?;
+        for line in text.lines() {
+            let mut f = line.splitn(3, ':');
+            let (_id, ctrls, cg) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+            let h = self.all.iter().find(|h| {
+                if ctrls.is_empty() {
+                    h.v2
+                } else {
+                    !h.v2 && ctrls.split(',').all(|c| h.controllers.iter().any(|x| x == c))
+                }
+            });
+            if let Some(h) = h {
+                let dir = h.mount.join(cg.trim_start_matches('/'));
+                write(&dir.join("cgroup.procs"), &pid.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every process in cgroup `rel` and below it, in any hierarchy.
+    pub fn pids(&self, rel: &str) -> Result<Vec<i32>> {
+        let mut out = Vec::new();
+        for dir in self.dirs(rel)? {
+            collect_pids(&dir, &mut out)?;
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Remove cgroup `rel` and every cgroup below it (the guest's own slices and scopes),
+    /// deepest first, in every hierarchy. Absent is fine. Busy cgroups are retried briefly:
+    /// processes of a dead pid namespace take a moment to leave.
+    pub fn remove(&self, rel: &str) -> Result<()> {
+        for dir in self.dirs(rel)? {
+            remove_recursive(&dir)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_rel(rel: &str) -> Result<&str> {
+    let r = rel.trim_start_matches('/');
+    if r.is_empty() || r.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err(Error::BadPath(rel.to_owned()));
+    }
+    Ok(r)
+}
+
+fn write(path: &Path, value: &str) -> Result<()> {
+    std::fs::write(path, value).map_err(|source| Error::WriteFile { path: path.to_owned(), value: value.to_owned(), source })
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::ReadFile { path: path.to_owned(), source })
+}
+
+/// v2: enable in `dir/cgroup.subtree_control` those of our controllers `dir` offers and
+/// has not enabled yet.
+fn enable_controllers(dir: &Path) -> Result<()> {
+    let offered = read(&dir.join("cgroup.controllers"))?;
+    let enabled = read(&dir.join("cgroup.subtree_control"))?;
+    let want: Vec<String> = V2_CONTROLLERS
+        .iter()
+        .filter(|c| offered.split_whitespace().any(|o| o == **c) && !enabled.split_whitespace().any(|o| o == **c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if want.is_empty() {
+        return Ok(());
+    }
+    write(&dir.join("cgroup.subtree_control"), &want.join(" "))
+}
+
+/// v1 cpuset: a new cgroup starts with empty `cpus`/`mems` and refuses tasks; copy the parent's.
+fn inherit_cpuset(dir: &Path) -> Result<()> {
+    let parent = dir.parent().expect("a created cgroup has a parent");
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let mine = read(&dir.join(file))?;
+        if mine.trim().is_empty() {
+            write(&dir.join(file), read(&parent.join(file))?.trim())?;
+        }
+    }
+    Ok(())
+}
+
+fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
+    let procs = match std::fs::read_to_string(dir.join("cgroup.procs")) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(Error::ReadFile { path: dir.join("cgroup.procs"), source }),
+    };
+    out.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    for sub in subdirs(dir)? {
+        collect_pids(&sub, out)?;
+    }
+    Ok(())
+}
+
+fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(source) => return Err(Error::ReadFile { path: dir.to_owned(), source }),
+    };
+    Ok(rd.filter_map(|e| e.ok()).filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false)).map(|e| e.path()).collect())
+}
+
+fn remove_recursive(dir: &Path) -> Result<()> {
+    for sub in subdirs(dir)? {
+        remove_recursive(&sub)?;
+    }
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(source) => return Err(Error::Remove { path: dir.to_owned(), source }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+30 25 0:26 / /sys/fs/cgroup rw,nosuid - tmpfs tmpfs rw,mode=755
+31 30 0:27 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+32 30 0:28 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+33 30 0:29 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+34 30 0:30 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+35 1 0:31 / /elsewhere rw - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn discovers_hybrid_layout() {
+        let h = Hierarchies::from_mountinfo(HYBRID, Path::new("/sys/fs/cgroup")).unwrap();
+        let mounts: Vec<_> = h.all.iter().map(|h| h.mount.to_str().unwrap()).collect();
+        assert_eq!(mounts, ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"]);
+        assert_eq!(h.all[2].controllers, ["name=systemd"]);
+        assert!(!h.is_pure_v2());
+        assert_eq!(h.unified().unwrap().mount, Path::new("/sys/fs/cgroup/unified"));
+    }
+
+    #[test]
+    fn discovers_pure_v2() {
+        let info = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let h = Hierarchies::from_mountinfo(info, Path::new("/sys/fs/cgroup")).unwrap();
+        assert!(h.is_pure_v2());
+        assert!(Hierarchies::from_mountinfo("", Path::new("/sys/fs/cgroup")).is_err());
+    }
+
+    #[test]
+    fn refuses_paths_leaving_the_hierarchy() {
+        let h = Hierarchies::from_mountinfo(HYBRID, Path::new("/sys/fs/cgroup")).unwrap();
+        for bad in ["", "/", "../x", "sysctr/../../x", "a/./b"] {
+            assert!(h.dirs(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(h.dirs("/sysctr/web1").unwrap()[0], Path::new("/sys/fs/cgroup/cpu/sysctr/web1"));
+    }
+
+    #[test]
+    fn v2_create_enables_controllers_and_remove_is_recursive() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::write(root.join("cgroup.controllers"), "cpuset cpu io memory hugetlb pids rdma\n").unwrap();
+        std::fs::write(root.join("cgroup.subtree_control"), "memory\n").unwrap();
+        let info = format!("30 25 0:26 / {} rw - cgroup2 cgroup2 rw\n", root.display());
+        let h = Hierarchies::from_mountinfo(&info, root).unwrap();
+        // A fake cgroupfs does not populate new directories; pre-make the parent's files.
+        std::fs::create_dir(root.join("sysctr")).unwrap();
+        std::fs::write(root.join("sysctr/cgroup.controllers"), "cpu memory pids\n").unwrap();
+        std::fs::write(root.join("sysctr/cgroup.subtree_control"), "").unwrap();
+        assert!(h.create("sysctr/web1").unwrap());
+        assert_eq!(std::fs::read_to_string(root.join("cgroup.subtree_control")).unwrap(), "+cpu +cpuset +io +pids");
+        assert_eq!(std::fs::read_to_string(root.join("sysctr/cgroup.subtree_control")).unwrap(), "+cpu +memory +pids");
+        std::fs::create_dir_all(root.join("sysctr/web1/system.slice/x.service")).unwrap();
+        assert!(!h.create("sysctr/web1").unwrap());
+        // remove_dir on a fake cgroupfs only succeeds on empty dirs: emulate by clearing files.
+        std::fs::remove_file(root.join("sysctr/cgroup.controllers")).unwrap();
+        h.remove("sysctr/web1").unwrap();
+        assert!(!root.join("sysctr/web1").exists());
+        assert!(root.join("sysctr").exists());
+    }
+}

@@ -1,0 +1,152 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{write_atomic, Error, Result};
+
+/// One configuration key a container accepts: its name (a trailing `*` takes any suffix)
+/// and how its value is checked.
+pub struct Key {
+    pub name: &'static str,
+    pub help: &'static str,
+    check: fn(&str) -> Result<(), String>,
+}
+
+/// Every key `config.toml` and `-c key=value` accept. Anything else is an error.
+pub const KEYS: &[Key] = &[
+    Key { name: "runtime", help: "OCI runtime: \"builtin\", or the path of runc or crun", check: check_runtime },
+    Key { name: "environment.*", help: "environment variable handed to the container's init", check: check_env_value },
+];
+
+fn check_runtime(v: &str) -> Result<(), String> {
+    if v == "builtin" || v.starts_with('/') {
+        Ok(())
+    } else {
+        Err("use \"builtin\" or an absolute path such as /usr/sbin/runc".into())
+    }
+}
+
+fn check_env_value(v: &str) -> Result<(), String> {
+    if v.contains('\0') {
+        Err("it holds a NUL byte".into())
+    } else {
+        Ok(())
+    }
+}
+
+fn find_key(key: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| match k.name.strip_suffix('*') {
+        Some(prefix) => {
+            let rest = key.strip_prefix(prefix).unwrap_or("");
+            key.starts_with(prefix)
+                && !rest.is_empty()
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }
+        None => k.name == key,
+    })
+}
+
+/// Check one `key=value` pair against [`KEYS`].
+pub fn validate_key(key: &str, value: &str) -> Result<()> {
+    let k = find_key(key).ok_or_else(|| Error::UnknownKey {
+        key: key.to_owned(),
+        known: KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
+    })?;
+    (k.check)(value).map_err(|reason| Error::InvalidValue { key: key.to_owned(), value: value.to_owned(), reason })
+}
+
+/// `containers/<name>/config.toml`: the source of truth for one container, human-editable.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerConfig {
+    /// Creation time, seconds since the epoch.
+    pub created: u64,
+    /// Incus-style keys, each checked against [`KEYS`].
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+impl ContainerConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+        let cfg: ContainerConfig =
+            toml::from_str(&text).map_err(|source| Error::Parse { path: path.to_owned(), source })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.config.iter().try_for_each(|(k, v)| validate_key(k, v))
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let body = toml::to_string(self).expect("a map of strings always serialises");
+        write_atomic(path, format!("# sysctr container configuration\n{body}").as_bytes())
+    }
+
+    /// `environment.*` keys as `NAME=value` strings.
+    pub fn environment(&self) -> impl Iterator<Item = String> + '_ {
+        self.config.iter().filter_map(|(k, v)| k.strip_prefix("environment.").map(|n| format!("{n}={v}")))
+    }
+}
+
+/// `/etc/sysctr/sysctr.toml`: host-wide settings. Absent file = defaults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Default OCI runtime for containers that do not set `runtime`.
+    pub runtime: Option<String>,
+}
+
+impl HostConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HostConfig::default()),
+            Err(source) => return Err(Error::Read { path: path.to_owned(), source }),
+        };
+        let cfg: HostConfig = toml::from_str(&text).map_err(|source| Error::Parse { path: path.to_owned(), source })?;
+        if let Some(r) = &cfg.runtime {
+            validate_key("runtime", r)?;
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_keys_pass_and_unknown_fail() {
+        validate_key("runtime", "builtin").unwrap();
+        validate_key("runtime", "/usr/sbin/runc").unwrap();
+        validate_key("environment.TZ", "UTC").unwrap();
+        assert!(matches!(validate_key("limits.bogus", "1"), Err(Error::UnknownKey { .. })));
+        assert!(matches!(validate_key("environment.", "1"), Err(Error::UnknownKey { .. })));
+        assert!(matches!(validate_key("environment.A-B", "1"), Err(Error::UnknownKey { .. })));
+        assert!(matches!(validate_key("runtime", "runc"), Err(Error::InvalidValue { .. })));
+    }
+
+    #[test]
+    fn unknown_top_level_field_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, "created = 1\nbogus = 2\n").unwrap();
+        assert!(matches!(ContainerConfig::load(&p), Err(Error::Parse { .. })));
+        std::fs::write(&p, "created = 1\n[config]\n\"limits.nope\" = \"1\"\n").unwrap();
+        assert!(matches!(ContainerConfig::load(&p), Err(Error::UnknownKey { .. })));
+    }
+
+    #[test]
+    fn save_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        let mut c = ContainerConfig { created: 7, ..Default::default() };
+        c.config.insert("environment.TZ".into(), "UTC".into());
+        c.save(&p).unwrap();
+        assert_eq!(ContainerConfig::load(&p).unwrap(), c);
+        assert_eq!(c.environment().collect::<Vec<_>>(), ["TZ=UTC"]);
+    }
+}

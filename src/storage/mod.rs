@@ -1,0 +1,55 @@
+//! The on-disk store: where containers live, their validated names and configuration,
+//! per-container locks, and safe copy and removal of their directories.
+
+mod config;
+mod lock;
+mod name;
+mod paths;
+mod remove;
+
+pub use config::{validate_key, ContainerConfig, HostConfig, KEYS};
+pub use lock::Lock;
+pub use name::validate_name;
+pub use paths::Paths;
+pub use remove::{detach_mounts_below, remove_tree};
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid container name {name:?}: {reason}; use 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-', not all digits")]
+    InvalidName { name: String, reason: &'static str },
+    #[error("unknown config key {key:?}; known keys: {known}")]
+    UnknownKey { key: String, known: String },
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    InvalidValue { key: String, value: String, reason: String },
+    #[error("cannot parse {path}")]
+    Parse { path: PathBuf, #[source] source: toml::de::Error },
+    #[error("cannot read {path}")]
+    Read { path: PathBuf, #[source] source: std::io::Error },
+    #[error("cannot write {path}")]
+    Write { path: PathBuf, #[source] source: std::io::Error },
+    #[error("cannot lock {path}")]
+    Lock { path: PathBuf, #[source] source: nix::Error },
+    #[error("cannot remove {path}")]
+    Remove { path: PathBuf, #[source] source: nix::Error },
+    #[error("refusing to remove {path}: it is on another filesystem (a mount the unmount pass could not detach)")]
+    CrossDevice { path: PathBuf },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Write `data` to `path` atomically: a temp file beside it, fsync, rename, fsync of the dir.
+/// A reader sees the old content or the new, never a torn file.
+pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let err = |source| Error::Write { path: path.to_owned(), source };
+    let dir = path.parent().ok_or_else(|| err(std::io::Error::other("no parent directory")))?;
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    f.write_all(data).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(err)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)
+}

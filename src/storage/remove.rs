@@ -1,0 +1,122 @@
+//! Removal of a container directory that holds a hostile rootfs: never follows a symlink,
+//! never descends into a mount (bind mounts are detached first, and a directory on another
+//! device is refused rather than entered).
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{AtFlags, OFlag};
+use nix::mount::{umount2, MntFlags};
+use nix::sys::stat::{fstat, fstatat, Mode, SFlag};
+use nix::unistd::{unlinkat, UnlinkatFlags};
+
+use super::{Error, Result};
+
+/// Deeper trees are refused rather than risk the stack; no distribution comes near it.
+const MAX_DEPTH: usize = 512;
+
+/// Remove `path` and everything below it. Mounts at or below `path` are detached first
+/// (lazily, so a busy one cannot stop us and the mounted content is never touched).
+pub fn remove_tree(path: &Path) -> Result<()> {
+    let path = match std::fs::canonicalize(path) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(Error::Read { path: path.to_owned(), source }),
+    };
+    detach_mounts_below(&path)?;
+    let parent = path.parent().ok_or_else(|| Error::Remove { path: path.clone(), source: nix::Error::EINVAL })?;
+    let name = path.file_name().ok_or_else(|| Error::Remove { path: path.clone(), source: nix::Error::EINVAL })?;
+    let rm_err = |p: &Path| {
+        let p = p.to_owned();
+        move |source| Error::Remove { path: p, source }
+    };
+    let parent_fd = open_dir(None, parent).map_err(rm_err(parent))?;
+    let st = fstatat(Some(parent_fd.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(rm_err(&path))?;
+    if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFDIR {
+        return unlinkat(Some(parent_fd.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir).map_err(rm_err(&path));
+    }
+    let dir = open_dir(Some(&parent_fd), Path::new(name)).map_err(rm_err(&path))?;
+    let dev = fstat(dir.as_raw_fd()).map_err(rm_err(&path))?.st_dev;
+    empty_dir(dir, dev, &path, 0)?;
+    unlinkat(Some(parent_fd.as_raw_fd()), name, UnlinkatFlags::RemoveDir).map_err(rm_err(&path))
+}
+
+fn open_dir(at: Option<&OwnedFd>, path: &Path) -> nix::Result<OwnedFd> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    crate::sys::openat(at.map(|f| f.as_fd()), path, flags, Mode::empty())
+}
+
+fn empty_dir(dir: OwnedFd, dev: u64, path: &Path, depth: usize) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(Error::Remove { path: path.to_owned(), source: nix::Error::ELOOP });
+    }
+    let err = |p: &Path| {
+        let p = p.to_owned();
+        move |source| Error::Remove { path: p, source }
+    };
+    let mut entries = nix::dir::Dir::from_fd(dir.as_fd().try_clone_to_owned().map_err(|e| Error::Read { path: path.to_owned(), source: e })?.into_raw_fd())
+        .map_err(err(path))?;
+    let names: Vec<std::ffi::CString> = entries
+        .iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect();
+    for name in names {
+        let child: PathBuf = path.join(OsStr::from_bytes(name.as_bytes()));
+        let st = fstatat(Some(dir.as_raw_fd()), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).map_err(err(&child))?;
+        if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR {
+            if st.st_dev != dev {
+                return Err(Error::CrossDevice { path: child });
+            }
+            let sub = open_dir(Some(&dir), Path::new(OsStr::from_bytes(name.as_bytes())))
+                .map_err(err(&child))?;
+            empty_dir(sub, dev, &child, depth + 1)?;
+            unlinkat(Some(dir.as_raw_fd()), name.as_c_str(), UnlinkatFlags::RemoveDir).map_err(err(&child))?;
+        } else {
+            unlinkat(Some(dir.as_raw_fd()), name.as_c_str(), UnlinkatFlags::NoRemoveDir).map_err(err(&child))?;
+        }
+    }
+    Ok(())
+}
+
+
+/// Detach every mount whose mount point is `root` or below it, deepest first.
+pub fn detach_mounts_below(root: &Path) -> Result<()> {
+    let mounts = crate::sys::mountinfo::read_self()
+        .map_err(|source| Error::Read { path: "/proc/self/mountinfo".into(), source })?;
+    let mut points: Vec<PathBuf> =
+        mounts.into_iter().map(|m| m.mount_point).filter(|p| p.starts_with(root)).collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    points.dedup();
+    for p in points {
+        match umount2(&p, MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+            Err(source) => return Err(Error::Remove { path: p, source }),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_tree_without_following_symlinks() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("sentinel"), "keep").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("c");
+        std::fs::create_dir_all(root.join("rootfs/etc/deep/er")).unwrap();
+        std::fs::write(root.join("rootfs/etc/deep/er/f"), "x").unwrap();
+        std::os::unix::fs::symlink("/", root.join("rootfs/host")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("rootfs/etc/out")).unwrap();
+        remove_tree(&root).unwrap();
+        assert!(!root.exists());
+        assert_eq!(std::fs::read_to_string(outside.path().join("sentinel")).unwrap(), "keep");
+        remove_tree(&root).unwrap(); // absent: nothing to do
+    }
+}

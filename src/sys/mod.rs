@@ -1,0 +1,132 @@
+//! The syscall seam: the only module allowed `unsafe`. Everything here is a thin, documented
+//! wrapper over one kernel call that `nix`/`rustix` do not offer safely.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// Which side of a `fork()` we are on.
+pub enum Forked {
+    Parent(Pid),
+    Child,
+}
+
+/// fork(2).
+///
+/// Callers must be single-threaded: every caller is a freshly exec'd helper process
+/// (`sysctr oci create`, `sysctr __nsexec`) that has started no threads, so the child
+/// inherits a consistent heap and no lock can be held by a vanished thread.
+pub fn fork() -> nix::Result<Forked> {
+    // SAFETY: see the function comment; the callers are single-threaded processes, so the
+    // child may run arbitrary (not just async-signal-safe) code until it execs or exits.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child)),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// Mark every descriptor from `first` upwards close-on-exec (close_range(2) with
+/// CLOSE_RANGE_CLOEXEC), so the next execve leaves exactly the lower ones open.
+pub fn cloexec_from(first: RawFd) -> nix::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes descriptor flags; it touches no memory of ours.
+    let r = unsafe {
+        libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC)
+    };
+    Errno::result(r).map(drop)
+}
+
+/// Make `fd` (a terminal) the controlling terminal of this session (ioctl TIOCSCTTY).
+pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument, no pointer.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    Errno::result(r).map(drop)
+}
+
+/// The index N of the pty slave `/dev/pts/N` that belongs to master `fd` (ioctl TIOCGPTN).
+pub fn pty_number(fd: BorrowedFd<'_>) -> nix::Result<u32> {
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one c_uint through the pointer, which points at `n`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGPTN, &mut n) };
+    Errno::result(r).map(|_| n)
+}
+
+/// Unlock the pty slave of master `fd` (ioctl TIOCSPTLCK with 0).
+pub fn pty_unlock(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    let mut unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one c_int through the pointer, which points at `unlock`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) };
+    Errno::result(r).map(drop)
+}
+
+/// Set the window size of terminal `fd` (ioctl TIOCSWINSZ).
+pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> nix::Result<()> {
+    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one winsize through the pointer, which points at `ws`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    Errno::result(r).map(drop)
+}
+
+/// pidfd_open(2): a descriptor that becomes readable when process `pid` exits.
+pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = Errno::result(r)? as RawFd;
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// pidfd_send_signal(2): signal the process behind `pidfd`, immune to pid reuse.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: libc::c_int) -> nix::Result<()> {
+    // SAFETY: a null siginfo pointer is allowed (the kernel fills in SI_USER).
+    let r = unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<libc::siginfo_t>(), 0)
+    };
+    Errno::result(r).map(drop)
+}
+
+/// kill(2) with a raw signal number, for real-time signals (`SIGRTMIN+3`) that
+/// `nix::sys::signal::Signal` cannot name.
+pub fn kill_raw(pid: Pid, signal: libc::c_int) -> nix::Result<()> {
+    // SAFETY: kill takes two integers.
+    let r = unsafe { libc::kill(pid.as_raw(), signal) };
+    Errno::result(r).map(drop)
+}
+
+/// SIGRTMIN as the C library defines it (glibc reserves the first two real-time signals).
+pub fn sigrtmin() -> libc::c_int {
+    libc::SIGRTMIN()
+}
+
+/// Bring up the loopback interface of the current network namespace (SIOCSIFFLAGS on `lo`),
+/// as a fresh network namespace has `lo` down and systemd, busybox and most daemons
+/// expect 127.0.0.1 to answer.
+pub fn loopback_up() -> nix::Result<()> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name and writes the flags into `req`, which we own.
+    Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
+    // SAFETY: ifru_flags is the union member SIOCGIFFLAGS just filled in.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads `req`, which we own.
+    Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
+}
+pub mod mountinfo;
+
+/// openat(2) returning an owned descriptor.
+pub fn openat(
+    dir: Option<BorrowedFd<'_>>,
+    path: &std::path::Path,
+    flags: nix::fcntl::OFlag,
+    mode: nix::sys::stat::Mode,
+) -> nix::Result<OwnedFd> {
+    let fd = nix::fcntl::openat(dir.map(|d| d.as_raw_fd()), path, flags, mode)?;
+    // SAFETY: openat just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
