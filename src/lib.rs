@@ -8,7 +8,7 @@ pub mod cgroup;
 //TMP pub mod manager;
 //TMP pub mod monitor;
 pub mod oci;
-//TMP pub mod runtime;
+pub mod runtime;
 pub mod storage;
 #[allow(unsafe_code)]
 pub mod sys;

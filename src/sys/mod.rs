@@ -130,3 +130,9 @@ pub fn openat(
     // SAFETY: openat just returned this descriptor; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// Take ownership of a descriptor the kernel just installed for us (SCM_RIGHTS).
+pub fn own_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass only descriptors received from recvmsg, which nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}

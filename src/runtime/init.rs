@@ -1,0 +1,353 @@
+//! What the container's first process does between fork and execve, as a checklist.
+//! It runs as PID 1 of the new pid namespace (the parent unshared it before forking) and
+//! already sits in the container's cgroup (the parent joined it before forking).
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::stat::{umask, Mode};
+use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+
+use super::mounts::{mount_at, open_in_root, parse_options, Kind};
+use super::{devices, pty, Error, Result};
+
+pub struct Context<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub console_socket: Option<OwnedFd>,
+    /// O_PATH descriptor of the exec fifo; opening it for writing blocks until `start`.
+    pub fifo: OwnedFd,
+    /// The container's cgroup directories, one per hierarchy, to join before unsharing.
+    pub cgroup_dirs: Vec<PathBuf>,
+}
+
+/// Run the checklist, report to the parent, wait for `start`, exec. Returns only on error.
+pub fn run(ctx: Context<'_>, sync: &mut UnixStream) -> Error {
+    match prepare(&ctx) {
+        Ok(stdio) => {
+            if let Err(e) = sync.write_all(b"ok\n") {
+                return Error::Io { what: "report to the runtime", source: e };
+            }
+            drop(stdio);
+            wait_for_start(&ctx).and_then(|()| exec(ctx.spec)).err().unwrap_or(Error::Spec("exec returned".into()))
+        }
+        Err(e) => e,
+    }
+}
+
+fn prepare(ctx: &Context<'_>) -> Result<Option<OwnedFd>> {
+    let spec = ctx.spec;
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::Spec("no linux section".into()))?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::Spec("no process".into()))?;
+
+    // Join the cgroups before the cgroup namespace is made: it is rooted where we stand.
+    // "0" is the writing process itself (our pid here is 1, meaningless to the host).
+    for dir in &ctx.cgroup_dirs {
+        let procs = dir.join("cgroup.procs");
+        std::fs::write(&procs, "0").map_err(|e| Error::Io { what: "join the container cgroup", source: e })?;
+    }
+
+    // Namespaces next: every mount and name below must land in the container's own.
+    // The pid namespace was entered by the parent (it applies to children only).
+    let new_net = enter_namespaces(spec)?;
+
+    // Device nodes get exactly the spec's modes.
+    umask(Mode::empty());
+
+    // Nothing mounted from here on may propagate back into the host's namespace.
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| Error::Mount { target: "/".into(), source_path: None, source: e })?;
+
+    // pivot_root needs the new root to be a mount point of its own.
+    mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| Error::Mount { target: ctx.rootfs.to_owned(), source_path: None, source: e })?;
+    let root = crate::sys::openat(
+        None,
+        ctx.rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|source| Error::Sys { what: "open rootfs", path: ctx.rootfs.to_owned(), source })?;
+
+    // The spec's mounts, in order (proc, dev, devpts, ..., sys, cgroup, run).
+    for m in spec.mounts().iter().flatten() {
+        mount_one(root.as_fd(), m, ctx.bundle)?;
+    }
+
+    // Device nodes after /dev is our tmpfs, so the image's own /dev never gets them.
+    for dev in linux.devices().iter().flatten() {
+        devices::create(root.as_fd(), dev)?;
+    }
+    devices::symlinks(root.as_fd())?;
+
+    // The console after devpts: its pty comes from the container's own devpts instance.
+    let console = match (process.terminal().unwrap_or(false), &ctx.console_socket) {
+        (true, Some(sock)) => Some(pty::setup_console(root.as_fd(), sock.as_fd())?),
+        (true, None) => return Err(Error::Spec("process.terminal is true but no --console-socket was given".into())),
+        _ => None,
+    };
+
+    // Masked and read-only paths after /proc and /sys exist, before pivot_root hides the
+    // host's /dev/null we would otherwise not need.
+    for p in linux.masked_paths().iter().flatten() {
+        mask(root.as_fd(), Path::new(p))?;
+    }
+    for p in linux.readonly_paths().iter().flatten() {
+        make_readonly(root.as_fd(), Path::new(p))?;
+    }
+
+    // A fresh network namespace has lo down; every init expects 127.0.0.1 to answer.
+    if new_net {
+        crate::sys::loopback_up().map_err(|source| Error::Sys { what: "bring up lo", path: "lo".into(), source })?;
+    }
+    if let Some(h) = spec.hostname() {
+        nix::unistd::sethostname(h).map_err(|source| Error::Sys { what: "sethostname", path: h.into(), source })?;
+    }
+
+    // pivot_root last among the mount steps: afterwards the host's tree is detached and gone.
+    pivot_root(ctx.rootfs)?;
+
+    for rl in process.rlimits().iter().flatten() {
+        set_rlimit(rl)?;
+    }
+    // Credentials before capabilities: changing uid would otherwise clear the sets again.
+    set_user(process.user())?;
+    if let Some(c) = process.capabilities() {
+        super::caps::apply(c)?;
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().map_err(|source| Error::Sys { what: "no_new_privs", path: "/".into(), source })?;
+    }
+    umask(Mode::from_bits_truncate(0o022));
+    nix::unistd::chdir(process.cwd()).map_err(|source| Error::Sys { what: "chdir", path: process.cwd().clone(), source })?;
+
+    // The console becomes init's controlling terminal and stdio, as on a real machine.
+    if let Some(slave) = &console {
+        nix::unistd::setsid().map_err(|source| Error::Sys { what: "setsid", path: "/".into(), source })?;
+        crate::sys::set_controlling_tty(slave.as_fd())
+            .map_err(|source| Error::Sys { what: "set controlling tty", path: "/dev/console".into(), source })?;
+        for fd in 0..=2 {
+            nix::unistd::dup2(slave.as_raw_fd(), fd)
+                .map_err(|source| Error::Sys { what: "dup console", path: "/dev/console".into(), source })?;
+        }
+    }
+    // Init starts with fds 0-2 only: everything else closes at execve.
+    crate::sys::cloexec_from(3).map_err(|source| Error::Sys { what: "close_range", path: "/".into(), source })?;
+    Ok(console)
+}
+
+/// Unshare (or join, when the spec gives a path) every namespace but pid. Returns whether
+/// a new network namespace was made.
+fn enter_namespaces(spec: &Spec) -> Result<bool> {
+    let mut new_net = false;
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    // Join by path before unsharing, so a joined namespace is the one the new ones nest in.
+    for ns in namespaces.iter().filter(|ns| ns.path().is_some()) {
+        let flag = clone_flag(ns.typ())?;
+        if flag == CloneFlags::CLONE_NEWPID {
+            continue;
+        }
+        let path = ns.path().as_ref().expect("filtered on path");
+        let f = std::fs::File::open(path).map_err(|e| Error::Io { what: "open namespace", source: e })?;
+        setns(f.as_fd(), flag).map_err(|source| Error::Sys { what: "setns", path: path.clone(), source })?;
+    }
+    let mut flags = CloneFlags::empty();
+    for ns in namespaces.iter().filter(|ns| ns.path().is_none()) {
+        let flag = clone_flag(ns.typ())?;
+        if flag == CloneFlags::CLONE_NEWPID {
+            continue;
+        }
+        if flag == CloneFlags::CLONE_NEWNET {
+            new_net = true;
+        }
+        flags |= flag;
+    }
+    unshare(flags).map_err(|source| Error::Sys { what: "unshare", path: "/".into(), source })?;
+    Ok(new_net)
+}
+
+pub fn clone_flag(t: LinuxNamespaceType) -> Result<CloneFlags> {
+    Ok(match t {
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        other => return Err(Error::Spec(format!("namespace {other:?} is not supported by the builtin runtime yet"))),
+    })
+}
+
+fn mount_one(root: BorrowedFd<'_>, m: &Mount, bundle: &Path) -> Result<()> {
+    let dest = m.destination();
+    let options = m.options().clone().unwrap_or_default();
+    let (flags, propagation, data) = parse_options(&options);
+    let typ = m.typ().as_deref().unwrap_or("none");
+    let is_bind = typ == "bind" || flags.contains(MsFlags::MS_BIND);
+    if is_bind {
+        let src = m.source().as_ref().ok_or_else(|| Error::Spec(format!("bind mount {} has no source", dest.display())))?;
+        let src = if src.is_absolute() { src.clone() } else { bundle.join(src) };
+        let kind = if src.is_dir() { Kind::Dir } else { Kind::File };
+        let target = open_in_root(root, dest, kind)?;
+        mount_at(Some(&src), target.as_fd(), None, flags & (MsFlags::MS_BIND | MsFlags::MS_REC), None, dest)?;
+        let rest = flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+        if !rest.is_empty() {
+            let target = open_in_root(root, dest, kind)?;
+            mount_at(None, target.as_fd(), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest, None, dest)?;
+        }
+    } else {
+        // The OCI "cgroup" type: we always give the container a cgroup2 view of its own subtree.
+        let fstype = if typ == "cgroup" { "cgroup2" } else { typ };
+        let target = open_in_root(root, dest, Kind::Dir)?;
+        let source = m.source().clone().unwrap_or_else(|| PathBuf::from(fstype));
+        let data = (!data.is_empty()).then_some(data.as_str());
+        mount_at(Some(&source), target.as_fd(), Some(fstype), flags, data, dest)?;
+    }
+    if !propagation.is_empty() {
+        let target = open_in_root(root, dest, Kind::Dir)?;
+        mount_at(None, target.as_fd(), None, propagation, None, dest)?;
+    }
+    Ok(())
+}
+
+/// Hide `path`: an empty read-only tmpfs over a directory, `/dev/null` over a file.
+fn mask(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    let target = match open_existing(root, path)? {
+        Some(t) => t,
+        None => return Ok(()),
+    };
+    let is_dir = nix::sys::stat::fstat(target.as_raw_fd())
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .unwrap_or(false);
+    if is_dir {
+        mount_at(Some(Path::new("tmpfs")), target.as_fd(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k,mode=755"), path)
+    } else {
+        let null = open_in_root(root, Path::new("/dev/null"), Kind::File)?;
+        mount_at(Some(&super::mounts::fd_path(null.as_fd())), target.as_fd(), None, MsFlags::MS_BIND, None, path)
+    }
+}
+
+/// Bind `path` onto itself and remount the bind read-only, keeping nosuid/nodev/noexec.
+fn make_readonly(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    let target = match open_existing(root, path)? {
+        Some(t) => t,
+        None => return Ok(()),
+    };
+    let here = super::mounts::fd_path(target.as_fd());
+    mount_at(Some(&here), target.as_fd(), None, MsFlags::MS_BIND | MsFlags::MS_REC, None, path)?;
+    // Reopen: the old descriptor points below the new bind, the remount must hit the bind.
+    let target = open_in_root(root, path, Kind::Dir)?;
+    let keep = nix::sys::statvfs::fstatvfs(&target)
+        .map(|s| {
+            use nix::sys::statvfs::FsFlags;
+            let f = s.flags();
+            let mut k = MsFlags::empty();
+            k.set(MsFlags::MS_NOSUID, f.contains(FsFlags::ST_NOSUID));
+            k.set(MsFlags::MS_NODEV, f.contains(FsFlags::ST_NODEV));
+            k.set(MsFlags::MS_NOEXEC, f.contains(FsFlags::ST_NOEXEC));
+            k
+        })
+        .unwrap_or(MsFlags::empty());
+    mount_at(None, target.as_fd(), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep, None, path)
+}
+
+/// Like [`open_in_root`] for a path that must already exist; absent is `None`.
+fn open_existing(root: BorrowedFd<'_>, path: &Path) -> Result<Option<OwnedFd>> {
+    let parent = match path.parent() {
+        Some(p) => p,
+        None => return Ok(None),
+    };
+    let name = path.file_name().ok_or_else(|| Error::BadPath(path.to_owned()))?;
+    let dir = open_in_root(root, parent, Kind::Dir)?;
+    match crate::sys::openat(
+        Some(dir.as_fd()),
+        Path::new(name),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(nix::Error::ENOENT) => Ok(None),
+        Err(source) => Err(Error::Sys { what: "open", path: path.to_owned(), source }),
+    }
+}
+
+/// Switch to the rootfs and detach the old root entirely (pivot_root(".", ".") then a lazy
+/// unmount of the old root stacked underneath).
+fn pivot_root(rootfs: &Path) -> Result<()> {
+    let sys = |what, source| Error::Sys { what, path: rootfs.to_owned(), source };
+    nix::unistd::chdir(rootfs).map_err(|e| sys("chdir rootfs", e))?;
+    nix::unistd::pivot_root(".", ".").map_err(|e| sys("pivot_root", e))?;
+    // The old root may be shared with the host: make our copy private before detaching.
+    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| sys("make old root slave", e))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| sys("detach old root", e))?;
+    nix::unistd::chdir("/").map_err(|e| sys("chdir /", e))
+}
+
+fn set_rlimit(rl: &oci_spec::runtime::PosixRlimit) -> Result<()> {
+    let name = serde_json::to_value(rl.typ()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let resource = super::RLIMITS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, r)| *r)
+        .ok_or_else(|| Error::Spec(format!("unsupported rlimit {name}")))?;
+    nix::sys::resource::setrlimit(resource, rl.soft(), rl.hard())
+        .map_err(|source| Error::Sys { what: "setrlimit", path: name.into(), source })
+}
+
+fn set_user(user: &oci_spec::runtime::User) -> Result<()> {
+    use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+    let sys = |what, source| Error::Sys { what, path: "/".into(), source };
+    let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    setgroups(&groups).map_err(|e| sys("setgroups", e))?;
+    let gid = Gid::from_raw(user.gid());
+    setresgid(gid, gid, gid).map_err(|e| sys("setresgid", e))?;
+    if user.uid() != 0 {
+        // Keep the capability sets across the uid change; they are applied right after.
+        nix::sys::prctl::set_keepcaps(true).map_err(|e| sys("keepcaps", e))?;
+    }
+    let uid = Uid::from_raw(user.uid());
+    setresuid(uid, uid, uid).map_err(|e| sys("setresuid", e))
+}
+
+/// Block until `start` opens the exec fifo for reading, then tell it we are going.
+fn wait_for_start(ctx: &Context<'_>) -> Result<()> {
+    let path = super::mounts::fd_path(ctx.fifo.as_fd());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::Io { what: "open exec fifo", source: e })?;
+    f.write_all(b"0").map_err(|e| Error::Io { what: "write exec fifo", source: e })
+}
+
+fn exec(spec: &Spec) -> Result<()> {
+    let process = spec.process().as_ref().ok_or_else(|| Error::Spec("no process".into()))?;
+    let args = process.args().clone().unwrap_or_default();
+    let env = process.env().clone().unwrap_or_default();
+    let prog = args.first().ok_or_else(|| Error::Spec("process.args is empty".into()))?;
+    let path = resolve_program(prog, &env).ok_or_else(|| Error::NoInit(PathBuf::from(prog)))?;
+    let cstr = |s: &str| CString::new(s).map_err(|_| Error::Spec(format!("NUL byte in {s:?}")));
+    let argv = args.iter().map(|a| cstr(a)).collect::<Result<Vec<_>>>()?;
+    let envp = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>>>()?;
+    let path_c = cstr(&path.to_string_lossy())?;
+    let e = nix::unistd::execve(&path_c, &argv, &envp).unwrap_err();
+    Err(Error::Sys { what: "execve", path, source: e })
+}
+
+/// `prog` itself when it holds a '/', else the first match in the spec's PATH.
+fn resolve_program(prog: &str, env: &[String]) -> Option<PathBuf> {
+    if prog.contains('/') {
+        return Some(PathBuf::from(prog));
+    }
+    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(super::DEFAULT_PATH);
+    path.split(':').map(|d| Path::new(d).join(prog)).find(|p| {
+        std::fs::metadata(p).map(|m| m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0).unwrap_or(false)
+    })
+}

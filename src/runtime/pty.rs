@@ -1,0 +1,70 @@
+//! The container's console: a pty from the container's own devpts instance, its slave
+//! bound over `/dev/console`, its master handed to whoever listens on the console socket
+//! (runc's protocol: one SCM_RIGHTS message carrying the master, the pty name as data).
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::sys::stat::Mode;
+
+use super::mounts::{mount_at, open_in_root, Kind};
+use super::{Error, Result};
+
+/// Allocate the console pty below `root` (devpts must already be mounted at `/dev/pts`),
+/// bind its slave over `/dev/console`, send the master to `socket`. Returns the slave,
+/// which becomes init's stdio and controlling terminal.
+pub fn setup_console(root: BorrowedFd<'_>, socket: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let pts = open_in_root(root, Path::new("/dev/pts"), Kind::Dir)?;
+    let sys = |what, source| Error::Sys { what, path: "/dev/pts/ptmx".into(), source };
+    let master = crate::sys::openat(
+        Some(pts.as_fd()),
+        Path::new("ptmx"),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(|e| sys("open ptmx", e))?;
+    crate::sys::pty_unlock(master.as_fd()).map_err(|e| sys("unlock pty", e))?;
+    let n = crate::sys::pty_number(master.as_fd()).map_err(|e| sys("get pty number", e))?;
+    let slave = crate::sys::openat(
+        Some(pts.as_fd()),
+        Path::new(&n.to_string()),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(|e| sys("open pty slave", e))?;
+    let console = open_in_root(root, Path::new("/dev/console"), Kind::File)?;
+    let slave_path = super::mounts::fd_path(slave.as_fd());
+    mount_at(Some(&slave_path), console.as_fd(), None, MsFlags::MS_BIND, None, Path::new("/dev/console"))?;
+    send_fd(socket, master.as_fd(), format!("/dev/pts/{n}").as_bytes())?;
+    Ok(slave)
+}
+
+/// Send `fd` over the unix socket `socket` with `name` as the message body.
+pub fn send_fd(socket: BorrowedFd<'_>, fd: BorrowedFd<'_>, name: &[u8]) -> Result<()> {
+    let fds = [fd.as_raw_fd()];
+    sendmsg::<()>(socket.as_raw_fd(), &[IoSlice::new(name)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .map_err(|source| Error::Sys { what: "send console fd", path: "console socket".into(), source })?;
+    Ok(())
+}
+
+/// Receive one descriptor sent with [`send_fd`] (or by runc/crun).
+pub fn recv_fd(socket: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // The kernel installed this descriptor in our table for us; it is ours alone.
+                return Ok(crate::sys::own_fd(*fd));
+            }
+        }
+    }
+    Err(nix::Error::EBADMSG)
+}
