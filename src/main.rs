@@ -1,1 +1,63 @@
-fn main(){}
+use clap::Parser;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let code = match args.get(1).map(String::as_str) {
+        // Process entry points of our own, never typed by users.
+        Some("__monitor") => hidden_monitor(&args[2..]),
+        Some("__nsexec") => hidden_nsexec(&args[2..]),
+        // The built-in runtime, runc-compatible: `sysctr oci --root R create ...`.
+        Some("oci") => sysctr::runtime::command::main(sysctr::runtime::command::Args::parse_from(&args[1..])),
+        _ => match sysctr::cli::run(sysctr::cli::Cli::parse()) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("Error: {}", chain(e.as_ref()));
+                1
+            }
+        },
+    };
+    std::process::exit(code);
+}
+
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    sysctr::runtime::chain(e)
+}
+
+/// `sysctr __monitor NAME`
+fn hidden_monitor(args: &[String]) -> i32 {
+    let Some(name) = args.first() else { return 2 };
+    let result = sysctr::manager::Manager::new(sysctr::storage::Paths::from_env()).and_then(|m| m.monitor_main(name));
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("monitor {name}: {}", chain(&e));
+            1
+        }
+    }
+}
+
+/// `sysctr __nsexec PID [--env K=V]... -- CMD...`
+fn hidden_nsexec(args: &[String]) -> i32 {
+    let Some(pid) = args.first().and_then(|p| p.parse::<i32>().ok()) else { return 2 };
+    let mut env = Vec::new();
+    let mut rest = args[1..].iter();
+    let mut argv = Vec::new();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--env" => env.extend(rest.next().cloned()),
+            "--" => {
+                argv = rest.cloned().collect();
+                break;
+            }
+            _ => return 2,
+        }
+    }
+    let root = sysctr::storage::Paths::from_env().cgroup_root;
+    match sysctr::runtime::nsenter::enter(nix::unistd::Pid::from_raw(pid), &argv, &env, &root) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {}", chain(&e));
+            126
+        }
+    }
+}

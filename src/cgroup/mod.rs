@@ -127,6 +127,20 @@ impl Hierarchies {
         Ok(fresh)
     }
 
+    /// Apply device rules (`a *:* rwm`-style lines, allow or deny) to cgroup `rel` on a v1
+    /// `devices` hierarchy. Returns false when the host has none (pure v2: rules need eBPF).
+    pub fn set_device_rules(&self, rel: &str, rules: &[(bool, String)]) -> Result<bool> {
+        let rel = check_rel(rel)?;
+        let Some(h) = self.all.iter().find(|h| !h.v2 && h.controllers.iter().any(|c| c == "devices")) else {
+            return Ok(false);
+        };
+        let dir = h.mount.join(rel);
+        for (allow, rule) in rules {
+            write(&dir.join(if *allow { "devices.allow" } else { "devices.deny" }), rule)?;
+        }
+        Ok(true)
+    }
+
     /// Move process `pid` into cgroup `rel` in every hierarchy.
     pub fn join(&self, rel: &str, pid: i32) -> Result<()> {
         for dir in self.dirs(rel)? {

@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceType,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResourcesBuilder,
     LinuxNamespaceBuilder, LinuxNamespaceType, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
     UserBuilder,
 };
@@ -54,6 +55,26 @@ pub const DEVICES: &[(&str, i64, i64, u32)] = &[
     ("/dev/random", 1, 8, 0o666),
     ("/dev/urandom", 1, 9, 0o666),
     ("/dev/tty", 5, 0, 0o666),
+];
+
+/// Device cgroup rules (LXC's privileged-container list): deny everything, then allow mknod
+/// of any node (systemd's PrivateDevices= needs it) and use of the harmless ones.
+/// (allow, type, major, minor, access); -1 = any.
+pub const DEVICE_RULES: &[(bool, char, i64, i64, &str)] = &[
+    (false, 'a', -1, -1, "rwm"),
+    (true, 'c', -1, -1, "m"),
+    (true, 'b', -1, -1, "m"),
+    (true, 'c', 1, 3, "rwm"),   // null
+    (true, 'c', 1, 5, "rwm"),   // zero
+    (true, 'c', 1, 7, "rwm"),   // full
+    (true, 'c', 1, 8, "rwm"),   // random
+    (true, 'c', 1, 9, "rwm"),   // urandom
+    (true, 'c', 5, 0, "rwm"),   // tty
+    (true, 'c', 5, 1, "rwm"),   // console
+    (true, 'c', 5, 2, "rwm"),   // ptmx
+    (true, 'c', 136, -1, "rwm"), // pts/*
+    (true, 'c', 10, 200, "rwm"), // net/tun
+    (true, 'c', 10, 229, "rwm"), // fuse
 ];
 
 /// Paths hidden from the guest (runc's defaults): host information or kernel knobs.
@@ -137,8 +158,10 @@ pub fn spec(input: &Input<'_>) -> Result<(Spec, Vec<String>)> {
     .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
     .collect::<Result<Vec<_>, _>>()
     .map_err(Error::Build)?;
+    let resources = LinuxResourcesBuilder::default().devices(device_rules()?).build().map_err(Error::Build)?;
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
+        .resources(resources)
         .devices(devices()?)
         .cgroups_path(PathBuf::from(format!("/{CGROUP_PARENT}/{}", input.name)))
         .masked_paths(MASKED_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
@@ -173,6 +196,26 @@ fn mounts() -> Result<Vec<Mount>> {
         .collect()
 }
 
+fn device_rules() -> Result<Vec<LinuxDeviceCgroup>> {
+    DEVICE_RULES
+        .iter()
+        .map(|(allow, typ, major, minor, access)| {
+            let mut b = LinuxDeviceCgroupBuilder::default().allow(*allow).access(*access).typ(match typ {
+                'b' => LinuxDeviceType::B,
+                'c' => LinuxDeviceType::C,
+                _ => LinuxDeviceType::A,
+            });
+            if *major >= 0 {
+                b = b.major(*major);
+            }
+            if *minor >= 0 {
+                b = b.minor(*minor);
+            }
+            b.build().map_err(Error::Build)
+        })
+        .collect()
+}
+
 fn devices() -> Result<Vec<LinuxDevice>> {
     DEVICES
         .iter()
@@ -199,12 +242,7 @@ pub fn write_bundle(spec: &Spec, dir: &Path) -> Result<()> {
 
 /// Names of the capabilities in this process's bounding set (`CapBnd` in /proc/self/status).
 pub fn host_bounding_caps() -> Result<HashSet<String>> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(Error::HostCaps)?;
-    let mask = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .ok_or_else(|| Error::HostCaps(std::io::Error::other("no CapBnd line")))?;
+    let mask = crate::sys::proc_status_mask("self", "CapBnd").map_err(Error::HostCaps)?;
     Ok(caps::all().into_iter().filter(|c| mask & (1u64 << c.index()) != 0).map(|c| c.to_string()).collect())
 }
 

@@ -342,7 +342,7 @@ fn exec(spec: &Spec) -> Result<()> {
 }
 
 /// `prog` itself when it holds a '/', else the first match in the spec's PATH.
-fn resolve_program(prog: &str, env: &[String]) -> Option<PathBuf> {
+pub(super) fn resolve_program(prog: &str, env: &[String]) -> Option<PathBuf> {
     if prog.contains('/') {
         return Some(PathBuf::from(prog));
     }

@@ -7,6 +7,7 @@ pub mod command;
 mod devices;
 mod init;
 mod mounts;
+pub mod nsenter;
 pub mod pty;
 
 use std::io::{BufRead, BufReader};
@@ -44,6 +45,8 @@ pub enum Error {
     LoadSpec { path: PathBuf, #[source] source: oci_spec::OciSpecError },
     #[error("{0}: no such file or not executable in the rootfs; is this a root filesystem with an init?")]
     NoInit(PathBuf),
+    #[error("{0}: command not found in the container")]
+    NoCommand(PathBuf),
     #[error("capabilities: cannot {what}: {reason}")]
     Caps { what: &'static str, reason: String },
     #[error("container {0:?} does not exist")]
@@ -212,6 +215,10 @@ impl Runtime {
             Some(cg) => {
                 let h = Hierarchies::discover(&self.cgroup_root)?;
                 h.create(cg)?;
+                let rules = device_rules(linux.and_then(|l| l.resources().as_ref()));
+                if !rules.is_empty() && !h.set_device_rules(cg, &rules)? {
+                    eprintln!("sysctr-oci: warning: device cgroup rules are not enforced on a cgroup v2 host by this runtime yet");
+                }
                 Some(h)
             }
             None => None,
@@ -399,6 +406,30 @@ impl Runtime {
 
 use std::os::unix::fs::OpenOptionsExt;
 
+/// The spec's device cgroup rules as v1 `devices.allow`/`devices.deny` lines.
+fn device_rules(res: Option<&oci_spec::runtime::LinuxResources>) -> Vec<(bool, String)> {
+    use oci_spec::runtime::LinuxDeviceType as T;
+    res.and_then(|r| r.devices().as_ref())
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            let typ = match d.typ() {
+                Some(T::B) => 'b',
+                Some(T::C) | Some(T::U) => 'c',
+                Some(T::P) => 'p',
+                Some(T::A) | None => 'a',
+            };
+            let num = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_else(|| "*".into());
+            let rule = if typ == 'a' {
+                "a".to_owned()
+            } else {
+                format!("{typ} {}:{} {}", num(d.major()), num(d.minor()), d.access().as_deref().unwrap_or("rwm"))
+            };
+            (d.allow(), rule)
+        })
+        .collect()
+}
+
 /// Wait up to `timeout` for the process behind `pidfd` to exit. True if it did.
 pub fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
     let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
@@ -411,6 +442,11 @@ pub fn start_time(pid: Pid) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // comm may hold spaces and parens: fields resume after the last ')'.
     stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Is `pid` the process that started at `start_time`, and not yet a zombie?
+pub fn alive(pid: Pid, start_time: u64) -> bool {
+    self::start_time(pid) == Some(start_time) && !is_zombie(pid)
 }
 
 fn is_zombie(pid: Pid) -> bool {

@@ -136,3 +136,24 @@ pub fn own_fd(fd: RawFd) -> OwnedFd {
     // SAFETY: callers pass only descriptors received from recvmsg, which nothing else owns.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
+
+/// A hex mask field of `/proc/<pid>/status` (`CapBnd`, `SigBlk`, ...); `pid` may be "self".
+pub fn proc_status_mask(pid: &str, field: &str) -> std::io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .ok_or_else(|| std::io::Error::other(format!("no {field} in /proc/{pid}/status")))
+}
+
+/// Open the slave end of pty master `fd` without a path (ioctl TIOCGPTPEER): the console's
+/// master then never reads EIO while the guest has /dev/console closed for a moment.
+pub fn pty_peer(fd: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes open flags as an integer and returns a new descriptor.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    let peer = Errno::result(r)?;
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(peer) })
+}

@@ -1,0 +1,64 @@
+//! Wire types between the CLI/TUI and whatever serves them. Serde only, no logic.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Running,
+    /// Init is gone and the monitor is cleaning up or booting it again.
+    Stopping,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Running => "RUNNING",
+            Status::Stopping => "STOPPING",
+            Status::Stopped => "STOPPED",
+        })
+    }
+}
+
+/// Why the container's init last ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastExit {
+    /// halt, reboot, killed, exited, crashed
+    pub reason: String,
+    /// Seconds since the epoch.
+    pub at: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    pub name: String,
+    pub status: Status,
+    /// Host pid of the container's init while it runs.
+    pub pid: Option<i32>,
+    /// Host pid of the monitor, and whether it is alive (a container whose monitor was
+    /// killed keeps running, without console, until it is stopped).
+    pub monitor_pid: Option<i32>,
+    pub monitor_alive: bool,
+    pub runtime: String,
+    /// Seconds since the epoch.
+    pub created: u64,
+    pub started: Option<u64>,
+    /// Guest reboots since the last start.
+    pub restarts: u32,
+    pub last_exit: Option<LastExit>,
+    pub config: BTreeMap<String, String>,
+}
+
+/// `create` request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainersPost {
+    pub name: String,
+    /// A prepared root filesystem directory to copy.
+    pub rootfs: String,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}

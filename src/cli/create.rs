@@ -1,0 +1,28 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::api::ContainersPost;
+use crate::client::Client;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Container name: 1-63 of a-z, 0-9 and '-'.
+    pub name: String,
+    /// A prepared root filesystem directory, copied into the container.
+    #[arg(long)]
+    pub rootfs: PathBuf,
+    /// Configuration key=value (repeatable), e.g. -c runtime=/usr/sbin/runc
+    #[arg(short = 'c', long = "config", value_parser = super::parse_kv)]
+    pub config: Vec<(String, String)>,
+}
+
+pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
+    let req = ContainersPost {
+        name: a.name,
+        rootfs: a.rootfs.to_string_lossy().into_owned(),
+        config: a.config.into_iter().collect::<BTreeMap<_, _>>(),
+    };
+    let c = client.create(&req)?;
+    println!("Created {}", c.name);
+    Ok(0)
+}

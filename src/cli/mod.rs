@@ -1,0 +1,111 @@
+//! The `sysctr` command line: parse, make one client call, print the answer.
+
+mod create;
+mod delete;
+mod exec;
+mod info;
+mod list;
+mod restart;
+mod start;
+mod stop;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::Client;
+use crate::storage::Paths;
+
+#[derive(Debug, Parser)]
+#[command(name = "sysctr", about = "System containers: boot whole Linux distributions with their own init", version)]
+pub struct Cli {
+    /// Persistent state directory [env: SYSCTR_STATE_DIR] [default: /var/lib/sysctr]
+    #[arg(long, global = true)]
+    pub state_dir: Option<PathBuf>,
+    /// Runtime state directory [env: SYSCTR_RUN_DIR] [default: /run/sysctr]
+    #[arg(long, global = true)]
+    pub run_dir: Option<PathBuf>,
+    /// Host configuration file [env: SYSCTR_CONFIG] [default: /etc/sysctr/sysctr.toml]
+    #[arg(long, global = true)]
+    pub host_config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container from a prepared root filesystem directory.
+    Create(create::Args),
+    /// Boot a container; returns when its init runs.
+    Start(start::Args),
+    /// Halt a container cleanly (its init's own halt signal), killing it after the timeout.
+    Stop(stop::Args),
+    /// Stop, then start.
+    Restart(restart::Args),
+    /// Remove a container and everything of it.
+    Delete(delete::Args),
+    /// List containers.
+    #[command(alias = "ls")]
+    List(list::Args),
+    /// Show one container's details.
+    Info(info::Args),
+    /// Run a command inside a running container.
+    Exec(exec::Args),
+}
+
+impl Cli {
+    pub fn paths(&self) -> Paths {
+        let mut p = Paths::from_env();
+        if let Some(d) = &self.state_dir {
+            p.state = d.clone();
+        }
+        if let Some(d) = &self.run_dir {
+            p.run = d.clone();
+        }
+        if let Some(c) = &self.host_config {
+            p.config = c.clone();
+        }
+        p
+    }
+}
+
+/// Run the parsed command; the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let client = Client::local(cli.paths())?;
+    match cli.command {
+        Command::Create(a) => create::run(&client, a),
+        Command::Start(a) => start::run(&client, a),
+        Command::Stop(a) => stop::run(&client, a),
+        Command::Restart(a) => restart::run(&client, a),
+        Command::Delete(a) => delete::run(&client, a),
+        Command::List(a) => list::run(&client, a),
+        Command::Info(a) => info::run(&client, a),
+        Command::Exec(a) => exec::run(&client, a),
+    }
+}
+
+/// Print warnings the way every verb does.
+fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// `KEY=VALUE` for `-c`.
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
+/// Seconds since the epoch as a compact age: `5s`, `3m`, `2h`, `4d`.
+fn age(since: u64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let s = now.saturating_sub(since);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86399 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}

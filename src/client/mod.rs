@@ -1,0 +1,48 @@
+//! What the CLI and TUI call. Today it drives the manager in-process (the CLI is the only
+//! front end); the daemon issue puts the REST API behind these same methods.
+
+use std::time::Duration;
+
+use crate::api;
+use crate::manager::Manager;
+use crate::storage::Paths;
+
+pub use crate::manager::Error;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub struct Client {
+    manager: Manager,
+}
+
+impl Client {
+    pub fn local(paths: Paths) -> Result<Self> {
+        Ok(Client { manager: Manager::new(paths)? })
+    }
+
+    pub fn create(&self, req: &api::ContainersPost) -> Result<api::Container> {
+        self.manager.create(req)
+    }
+    /// Warnings worth showing come back on success.
+    pub fn start(&self, name: &str) -> Result<Vec<String>> {
+        self.manager.start(name)
+    }
+    pub fn stop(&self, name: &str, timeout: Duration, force: bool) -> Result<()> {
+        self.manager.stop(name, timeout, force)
+    }
+    pub fn restart(&self, name: &str, timeout: Duration, force: bool) -> Result<Vec<String>> {
+        self.manager.restart(name, timeout, force)
+    }
+    pub fn delete(&self, name: &str, force: bool) -> Result<()> {
+        self.manager.delete(name, force)
+    }
+    pub fn list(&self) -> Result<Vec<api::Container>> {
+        self.manager.list()
+    }
+    pub fn info(&self, name: &str) -> Result<api::Container> {
+        self.manager.info(name)
+    }
+    /// Runs `argv` in the container with this process's stdio; the command's exit status.
+    pub fn exec(&self, name: &str, argv: &[String]) -> Result<i32> {
+        self.manager.exec(name, argv)
+    }
+}

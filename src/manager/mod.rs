@@ -1,0 +1,442 @@
+//! The policy layer: one method per user intent. Multi-step operations run under a
+//! [`Revert`] guard so a failure leaves nothing half-made.
+
+mod revert;
+
+pub use revert::Revert;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::unistd::Pid;
+
+use crate::api;
+use crate::monitor::{self, ExitRecord, MonitorState, Request, Response, RuntimeCommand};
+use crate::storage::{self, validate_key, validate_name, ContainerConfig, HostConfig, Lock, Paths};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("container {0} does not exist; `sysctr list` shows the containers there are")]
+    NotFound(String),
+    #[error("container {0} already exists; pick another name or delete it first (`sysctr delete {0}`)")]
+    Exists(String),
+    #[error("container {0} is running; stop it first (`sysctr stop {0}`) or use --force")]
+    Running(String),
+    #[error("container {0} is already running")]
+    AlreadyRunning(String),
+    #[error("container {0} is not running; start it with `sysctr start {0}`")]
+    NotRunning(String),
+    #[error("--rootfs {0}: not a directory; give the path of a prepared root filesystem")]
+    NoRootfs(PathBuf),
+    #[error("cannot copy the root filesystem from {from}: {message}")]
+    Copy { from: PathBuf, message: String },
+    #[error("container {name} did not start: {message}")]
+    StartFailed { name: String, message: String },
+    #[error("container {name}'s rootfs {path} is not a directory (a symlink?); refusing to boot it")]
+    BadRootfs { name: String, path: PathBuf },
+    #[error("cannot {what}")]
+    Io { what: &'static str, #[source] source: std::io::Error },
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+    #[error(transparent)]
+    Oci(#[from] crate::oci::Error),
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::Error),
+    #[error(transparent)]
+    Monitor(#[from] monitor::Error),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Grace period for the monitor to clean up after init is gone.
+const CLEANUP_WAIT: Duration = Duration::from_secs(15);
+
+/// What can be observed of a container without changing anything.
+struct Observed {
+    monitor: Option<MonitorState>,
+    init_alive: bool,
+    monitor_alive: bool,
+    last_exit: Option<ExitRecord>,
+}
+
+impl Observed {
+    fn status(&self) -> api::Status {
+        match (&self.monitor, self.init_alive, self.monitor_alive) {
+            (None, ..) => api::Status::Stopped,
+            (Some(_), true, _) => api::Status::Running,
+            (Some(_), false, true) => api::Status::Stopping,
+            (Some(_), false, false) => api::Status::Stopped,
+        }
+    }
+}
+
+pub struct Manager {
+    pub paths: Paths,
+    exe: PathBuf,
+}
+
+impl Manager {
+    pub fn new(paths: Paths) -> Result<Self> {
+        let exe = std::env::current_exe().map_err(|source| Error::Io { what: "find our own executable", source })?;
+        Ok(Manager { paths, exe })
+    }
+
+    fn lock(&self, name: &str) -> Result<Lock> {
+        Ok(Lock::acquire(&self.paths.lock_file(name))?)
+    }
+
+    fn load(&self, name: &str) -> Result<ContainerConfig> {
+        validate_name(name)?;
+        let path = self.paths.container_config(name);
+        if !path.exists() {
+            return Err(Error::NotFound(name.into()));
+        }
+        Ok(ContainerConfig::load(&path)?)
+    }
+
+    /// The OCI runtime of a container: its own `runtime` key, else the host's, else builtin.
+    fn runtime(&self, name: &str, cfg: &ContainerConfig) -> Result<RuntimeCommand> {
+        let host = HostConfig::load(&self.paths.config)?;
+        let choice = cfg.config.get("runtime").cloned().or(host.runtime).unwrap_or_else(|| "builtin".into());
+        let argv = if choice == "builtin" {
+            vec![self.exe.to_string_lossy().into_owned(), "oci".into()]
+        } else {
+            vec![choice.clone()]
+        };
+        Ok(RuntimeCommand { argv, root: self.paths.runtime_root(&choice), id: name.into() })
+    }
+
+    fn monitor_config(&self, name: &str, runtime: RuntimeCommand) -> monitor::Config {
+        monitor::Config {
+            name: name.into(),
+            run_dir: self.paths.run_container(name),
+            bundle: self.paths.bundle(name),
+            console_log: self.paths.console_log(name),
+            runtime,
+        }
+    }
+
+    fn observe(&self, name: &str) -> Observed {
+        let run = self.paths.run_container(name);
+        let monitor: Option<MonitorState> =
+            std::fs::read(run.join("monitor.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let last_exit = std::fs::read(run.join("exit.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let init_alive = monitor.as_ref().is_some_and(|m| alive(m.init_pid, m.init_start_time));
+        let monitor_alive = monitor.is_some()
+            && matches!(monitor::ask(&self.paths.monitor_socket(name), &Request::Status), Some(Response::Status(_)));
+        Observed { monitor, init_alive, monitor_alive, last_exit }
+    }
+
+    /// Create a container from a prepared root filesystem.
+    pub fn create(&self, req: &api::ContainersPost) -> Result<api::Container> {
+        validate_name(&req.name)?;
+        for (k, v) in &req.config {
+            validate_key(k, v)?;
+        }
+        let src = PathBuf::from(&req.rootfs);
+        if !std::fs::metadata(&src).map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(Error::NoRootfs(src));
+        }
+        let _lock = self.lock(&req.name)?;
+        let dir = self.paths.container(&req.name);
+        if dir.exists() {
+            return Err(Error::Exists(req.name.clone()));
+        }
+        let containers = self.paths.containers();
+        std::fs::create_dir_all(&containers).map_err(|source| Error::Io { what: "create the containers directory", source })?;
+        let tmp = containers.join(format!(".{}.creating", req.name));
+        storage::remove_tree(&tmp)?;
+        let mut revert = Revert::new();
+        std::fs::create_dir(&tmp).map_err(|source| Error::Io { what: "create the container directory", source })?;
+        let t = tmp.clone();
+        revert.add(move || {
+            let _ = storage::remove_tree(&t);
+        });
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700))
+            .map_err(|source| Error::Io { what: "restrict the container directory", source })?;
+        copy_rootfs(&src, &tmp.join("rootfs"))?;
+        let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let cfg = ContainerConfig { created, config: req.config.clone() };
+        cfg.save(&tmp.join("config.toml"))?;
+        std::fs::rename(&tmp, &dir).map_err(|source| Error::Io { what: "move the new container into place", source })?;
+        revert.commit();
+        self.info(&req.name)
+    }
+
+    /// Boot a container; returns once its init runs, with warnings worth showing.
+    pub fn start(&self, name: &str) -> Result<Vec<String>> {
+        let _lock = self.lock(name)?;
+        self.start_locked(name)
+    }
+
+    fn start_locked(&self, name: &str) -> Result<Vec<String>> {
+        let cfg = self.load(name)?;
+        let obs = self.observe(name);
+        if obs.status() != api::Status::Stopped {
+            return Err(Error::AlreadyRunning(name.into()));
+        }
+        let runtime = self.runtime(name, &cfg)?;
+        self.cleanup(name, &runtime)?;
+        let mut warnings = raise_inotify_limit();
+        let rootfs = self.paths.rootfs(name);
+        if !std::fs::symlink_metadata(&rootfs).map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(Error::BadRootfs { name: name.into(), path: rootfs });
+        }
+        let run = self.paths.run_container(name);
+        let bundle = self.paths.bundle(name);
+        std::fs::create_dir_all(&bundle).map_err(|source| Error::Io { what: "create the bundle directory", source })?;
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700))
+            .map_err(|source| Error::Io { what: "restrict the run directory", source })?;
+        let host_caps = crate::oci::host_bounding_caps()?;
+        let init = vec!["/sbin/init".to_owned()];
+        let (spec, w) = crate::oci::spec(&crate::oci::Input {
+            name,
+            rootfs: &rootfs,
+            init: &init,
+            environment: cfg.environment().collect(),
+            host_caps: &host_caps,
+        })?;
+        warnings.extend(w);
+        crate::oci::write_bundle(&spec, &bundle)?;
+        let _ = std::fs::remove_file(run.join("stopping"));
+
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(run.join("monitor.log"))
+            .map_err(|source| Error::Io { what: "open monitor.log", source })?;
+        let mut child = Command::new(&self.exe)
+            .arg("__monitor")
+            .arg(name)
+            .env("SYSCTR_STATE_DIR", &self.paths.state)
+            .env("SYSCTR_RUN_DIR", &self.paths.run)
+            .env("SYSCTR_CONFIG", &self.paths.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .map_err(|source| Error::Io { what: "spawn the monitor", source })?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        match line.trim().split_once(' ') {
+            Some(("ok", _pid)) => Ok(warnings),
+            _ => {
+                let _ = child.wait();
+                let message = line.trim().strip_prefix("error: ").map(str::to_owned).unwrap_or_else(|| {
+                    format!("the monitor exited without a word; see {}", run.join("monitor.log").display())
+                });
+                Err(Error::StartFailed { name: name.into(), message })
+            }
+        }
+    }
+
+    /// Halt a container: the guest's own halt signal, then SIGKILL after `timeout`
+    /// (at once with `force`). Returns once everything of the run is cleaned up.
+    pub fn stop(&self, name: &str, timeout: Duration, force: bool) -> Result<()> {
+        let _lock = self.lock(name)?;
+        self.stop_locked(name, timeout, force)
+    }
+
+    fn stop_locked(&self, name: &str, timeout: Duration, force: bool) -> Result<()> {
+        let cfg = self.load(name)?;
+        let runtime = self.runtime(name, &cfg)?;
+        let obs = self.observe(name);
+        let Some(mon) = obs.monitor.as_ref().filter(|_| obs.status() != api::Status::Stopped) else {
+            self.cleanup(name, &runtime)?;
+            return Err(Error::NotRunning(name.into()));
+        };
+        let run = self.paths.run_container(name);
+        std::fs::write(run.join("stopping"), b"").map_err(|source| Error::Io { what: "mark the container stopping", source })?;
+        let pid = Pid::from_raw(mon.init_pid);
+        let log = run.join("runtime.log");
+        if let Some(pidfd) = crate::sys::pidfd_open(pid).ok().filter(|_| alive(mon.init_pid, mon.init_start_time)) {
+            let sig = if force { libc::SIGKILL } else { halt_signal(pid) };
+            let _ = runtime.run("kill", &[name, &sig.to_string()], &log);
+            if !crate::runtime::wait_exit(&pidfd, if force { Duration::from_secs(10) } else { timeout }) && !force {
+                let _ = runtime.run("kill", &[name, "KILL"], &log);
+                crate::runtime::wait_exit(&pidfd, Duration::from_secs(10));
+            }
+        }
+        // The monitor cleans up and exits; wait for that, or do it ourselves if it is gone.
+        if let Some(mfd) = crate::sys::pidfd_open(Pid::from_raw(mon.monitor_pid)).ok().filter(|_| obs.monitor_alive) {
+            crate::runtime::wait_exit(&mfd, CLEANUP_WAIT);
+        }
+        self.cleanup(name, &runtime)
+    }
+
+    /// Remove what a finished run left when no monitor did it (killed monitor, crash):
+    /// runtime state, cgroups, sockets. Keeps `exit.json` and the console log.
+    fn cleanup(&self, name: &str, runtime: &RuntimeCommand) -> Result<()> {
+        let obs = self.observe(name);
+        if obs.init_alive || obs.monitor_alive {
+            return Ok(());
+        }
+        let run = self.paths.run_container(name);
+        if runtime.root.join(name).exists() {
+            let _ = std::fs::create_dir_all(&run);
+            let _ = runtime.run("delete", &["--force", name], &run.join("runtime.log"));
+        }
+        let hier = crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root)?;
+        hier.remove(&format!("{}/{name}", crate::oci::CGROUP_PARENT))?;
+        for f in ["monitor.json", "monitor.sock", "console.sock", "stopping", "init.pid"] {
+            let _ = std::fs::remove_file(run.join(f));
+        }
+        Ok(())
+    }
+
+    pub fn restart(&self, name: &str, timeout: Duration, force: bool) -> Result<Vec<String>> {
+        let _lock = self.lock(name)?;
+        self.stop_locked(name, timeout, force)?;
+        self.start_locked(name)
+    }
+
+    /// Remove a container and everything of it. A running one needs `force`.
+    pub fn delete(&self, name: &str, force: bool) -> Result<()> {
+        let _lock = self.lock(name)?;
+        let cfg = self.load(name)?;
+        if self.observe(name).status() != api::Status::Stopped {
+            if !force {
+                return Err(Error::Running(name.into()));
+            }
+            match self.stop_locked(name, Duration::ZERO, true) {
+                Ok(()) | Err(Error::NotRunning(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let runtime = self.runtime(name, &cfg)?;
+        self.cleanup(name, &runtime)?;
+        storage::remove_tree(&self.paths.run_container(name))?;
+        storage::remove_tree(&self.paths.container(name))?;
+        let _ = std::fs::remove_file(self.paths.lock_file(name));
+        Ok(())
+    }
+
+    pub fn list(&self) -> Result<Vec<api::Container>> {
+        let dir = self.paths.containers();
+        let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+            Err(source) => return Err(Error::Io { what: "list the containers directory", source }),
+        };
+        names.retain(|n| validate_name(n).is_ok());
+        names.sort();
+        names.iter().map(|n| self.info(n)).collect()
+    }
+
+    pub fn info(&self, name: &str) -> Result<api::Container> {
+        let cfg = self.load(name)?;
+        let runtime = cfg.config.get("runtime").cloned().unwrap_or_else(|| {
+            HostConfig::load(&self.paths.config).ok().and_then(|h| h.runtime).unwrap_or_else(|| "builtin".into())
+        });
+        let obs = self.observe(name);
+        let status = obs.status();
+        let running = status == api::Status::Running;
+        Ok(api::Container {
+            name: name.into(),
+            status,
+            pid: obs.monitor.as_ref().filter(|_| running).map(|m| m.init_pid),
+            monitor_pid: obs.monitor.as_ref().filter(|_| status != api::Status::Stopped).map(|m| m.monitor_pid),
+            monitor_alive: obs.monitor_alive,
+            runtime,
+            created: cfg.created,
+            started: obs.monitor.as_ref().filter(|_| running).map(|m| m.started),
+            restarts: obs.monitor.as_ref().map(|m| m.restarts).unwrap_or(0),
+            last_exit: obs.last_exit.map(|e| api::LastExit {
+                reason: serde_json::to_value(e.reason).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                at: e.at,
+            }),
+            config: cfg.config,
+        })
+    }
+
+    /// Run a command inside a running container; its exit status.
+    pub fn exec(&self, name: &str, argv: &[String]) -> Result<i32> {
+        self.load(name)?;
+        let obs = self.observe(name);
+        let mon = obs.monitor.as_ref().filter(|_| obs.init_alive).ok_or_else(|| Error::NotRunning(name.into()))?;
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("__nsexec").arg(mon.init_pid.to_string());
+        for e in exec_environment() {
+            cmd.arg("--env").arg(e);
+        }
+        cmd.arg("--").args(argv);
+        let status = cmd.status().map_err(|source| Error::Io { what: "run the exec helper", source })?;
+        Ok(status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+    }
+
+    /// Entry point of `sysctr __monitor NAME`: supervise until the container is down.
+    pub fn monitor_main(&self, name: &str) -> Result<()> {
+        // Leave the CLI's session: a terminal hang-up must not reach the monitor.
+        let _ = nix::unistd::setsid();
+        let cfg = self.load(name)?;
+        let runtime = self.runtime(name, &cfg)?;
+        // stdout is the report pipe to the manager; from here on it points at our log.
+        let report = nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
+            .map_err(|e| Error::Io { what: "keep the report pipe", source: e.into() })?;
+        let _ = nix::unistd::dup2(2, 1);
+        let mut report = std::fs::File::from(crate::sys::own_fd(report));
+        Ok(monitor::run(self.monitor_config(name, runtime), &mut report)?)
+    }
+}
+
+/// The environment of `exec`'d commands, as Incus sets it.
+fn exec_environment() -> Vec<String> {
+    let mut env = vec![format!("PATH={}", crate::oci::PATH), "HOME=/root".into(), "USER=root".into(), "LANG=C.UTF-8".into()];
+    if let Ok(term) = std::env::var("TERM") {
+        env.push(format!("TERM={term}"));
+    }
+    env
+}
+
+/// Is `pid` still the process that started at `start_time`, and not a zombie?
+fn alive(pid: i32, start_time: u64) -> bool {
+    pid > 0 && crate::runtime::alive(Pid::from_raw(pid), start_time)
+}
+
+/// The guest's own halt signal: SIGRTMIN+3 when init blocks it (systemd handles it through
+/// a signalfd, liblxc's test), else SIGPWR (SysV and busybox init).
+fn halt_signal(pid: Pid) -> libc::c_int {
+    let rtmin3 = crate::sys::sigrtmin() + 3;
+    match crate::sys::proc_status_mask(&pid.to_string(), "SigBlk") {
+        Ok(mask) if mask & (1u64 << (rtmin3 - 1)) != 0 => rtmin3,
+        _ => libc::SIGPWR,
+    }
+}
+
+/// Copy a prepared root filesystem, keeping owners, modes, links, xattrs and sparseness,
+/// sharing blocks where the filesystem can, never crossing into other mounts.
+fn copy_rootfs(src: &Path, dst: &Path) -> Result<()> {
+    let out = Command::new("cp")
+        .args(["-a", "-x", "--reflink=auto", "--sparse=always", "--no-target-directory"])
+        .arg(src)
+        .arg(dst)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::Copy { from: src.to_owned(), message: format!("cannot run cp: {e}") })?;
+    if !out.status.success() {
+        return Err(Error::Copy { from: src.to_owned(), message: String::from_utf8_lossy(&out.stderr).trim().to_owned() });
+    }
+    Ok(())
+}
+
+/// systemd in a container needs inotify instances; Debian's default of 128 per user lets
+/// only ~18 systemd containers boot. Raise it to LXD's production value.
+fn raise_inotify_limit() -> Vec<String> {
+    const KNOB: &str = "/proc/sys/fs/inotify/max_user_instances";
+    const WANT: u64 = 1024;
+    let cur = std::fs::read_to_string(KNOB).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    match cur {
+        Some(c) if c < WANT => match std::fs::write(KNOB, WANT.to_string()) {
+            Ok(()) => vec![format!("raised fs.inotify.max_user_instances from {c} to {WANT}: systemd guests need it")],
+            Err(e) => vec![format!("fs.inotify.max_user_instances is {c} and cannot be raised ({e}); systemd guests may fail to boot")],
+        },
+        _ => vec![],
+    }
+}

@@ -1,0 +1,366 @@
+//! The per-container supervisor. One runs for each running container, detached from the
+//! CLI and any daemon: it drives the OCI runtime's `create`/`start`, holds the console pty
+//! master (ring buffer + size-capped `console.log`), reaps init, records why init ended
+//! and boots the container again when the guest rebooted. It answers on `monitor.sock`.
+
+mod console;
+mod protocol;
+
+pub use console::{Ring, CONSOLE_LOG_CAP, RING_CAP};
+pub use protocol::{ExitReason, ExitRecord, MonitorState, Request, Response};
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot {what}")]
+    Io { what: &'static str, #[source] source: std::io::Error },
+    #[error("cannot {what}")]
+    Sys { what: &'static str, #[source] source: nix::Error },
+    #[error("the OCI runtime's {verb} failed: {message}")]
+    Runtime { verb: &'static str, message: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How to reach the OCI runtime: its command line up to the verb, and the container id.
+#[derive(Clone, Debug)]
+pub struct RuntimeCommand {
+    pub argv: Vec<String>,
+    pub root: PathBuf,
+    pub id: String,
+}
+
+impl RuntimeCommand {
+    fn command(&self, log: &Path) -> Command {
+        let mut c = Command::new(&self.argv[0]);
+        c.args(&self.argv[1..]).arg("--root").arg(&self.root);
+        c.stdin(Stdio::null());
+        // A file, never a pipe: the container's init could inherit a pipe and hold it open.
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log);
+        match out.and_then(|f| Ok((f.try_clone()?, f))) {
+            Ok((a, b)) => {
+                c.stdout(a).stderr(b);
+            }
+            Err(_) => {
+                c.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
+        c
+    }
+
+    /// Run one verb to completion; its error output on failure.
+    pub fn run(&self, verb: &'static str, args: &[&str], log: &Path) -> Result<()> {
+        let before = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+        let status = self
+            .command(log)
+            .arg(verb)
+            .args(args)
+            .status()
+            .map_err(|e| Error::Runtime { verb, message: format!("cannot run {}: {e}", self.argv[0]) })?;
+        if status.success() {
+            return Ok(());
+        }
+        let text = std::fs::read(log).unwrap_or_default();
+        let tail = String::from_utf8_lossy(&text[(before as usize).min(text.len())..]).trim().to_owned();
+        Err(Error::Runtime { verb, message: if tail.is_empty() { status.to_string() } else { tail } })
+    }
+}
+
+/// Everything the monitor needs, passed by the manager.
+pub struct Config {
+    pub name: String,
+    pub run_dir: PathBuf,
+    pub bundle: PathBuf,
+    pub console_log: PathBuf,
+    pub runtime: RuntimeCommand,
+}
+
+impl Config {
+    pub fn socket(&self) -> PathBuf {
+        self.run_dir.join("monitor.sock")
+    }
+    pub fn state_file(&self) -> PathBuf {
+        self.run_dir.join("monitor.json")
+    }
+    pub fn exit_file(&self) -> PathBuf {
+        self.run_dir.join("exit.json")
+    }
+    pub fn stopping_file(&self) -> PathBuf {
+        self.run_dir.join("stopping")
+    }
+    fn runtime_log(&self) -> PathBuf {
+        self.run_dir.join("runtime.log")
+    }
+}
+
+/// A booted container: init's pid, the console master and our own slave end of it (held so
+/// the master never reads EIO while the guest has closed /dev/console for a moment).
+struct Booted {
+    pid: Pid,
+    master: Option<OwnedFd>,
+    peer: Option<OwnedFd>,
+}
+
+/// The monitor's main: boot, report to the manager on `report` (one line: `ok PID` or
+/// `error: ...`), then supervise until the container is down for good.
+pub fn run(cfg: Config, report: &mut dyn Write) -> Result<()> {
+    // Become the reaper of whatever the runtime leaves behind (the container's init).
+    nix::sys::prctl::set_child_subreaper(true).map_err(|source| Error::Sys { what: "become a subreaper", source })?;
+    let mut sigs = SigSet::empty();
+    sigs.add(Signal::SIGCHLD);
+    sigs.thread_block().map_err(|source| Error::Sys { what: "block SIGCHLD", source })?;
+    let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|source| Error::Sys { what: "make a signalfd", source })?;
+
+    let _ = std::fs::remove_file(cfg.socket());
+    let listener = UnixListener::bind(cfg.socket()).map_err(|e| Error::Io { what: "bind the monitor socket", source: e })?;
+    listener.set_nonblocking(true).map_err(|e| Error::Io { what: "set the socket non-blocking", source: e })?;
+
+    let mut state = MonitorState {
+        monitor_pid: std::process::id() as i32,
+        init_pid: 0,
+        init_start_time: 0,
+        started: now(),
+        restarts: 0,
+        runtime: cfg.runtime.argv.join(" "),
+    };
+    let mut booted = match boot(&cfg, &sfd) {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = writeln!(report, "error: {}", crate::runtime::chain(&e));
+            let _ = std::fs::remove_file(cfg.socket());
+            return Err(e);
+        }
+    };
+    state.init_pid = booted.pid.as_raw();
+    state.init_start_time = crate::runtime::start_time(booted.pid).unwrap_or(0);
+    write_state(&cfg, &state)?;
+    let _ = writeln!(report, "ok {}", booted.pid);
+    let _ = report.flush();
+
+    let mut ring = Ring::new(RING_CAP);
+    let mut log = console::Log::open(&cfg.console_log, CONSOLE_LOG_CAP);
+    let mut buf = vec![0u8; 16384];
+    loop {
+        let mut fds = vec![
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+        ];
+        if let Some(m) = &booted.master {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(source) => return Err(Error::Sys { what: "poll", source }),
+        }
+        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).map(|r| !r.is_empty()).unwrap_or(false);
+        let (sig_ready, sock_ready, pty_ready) = (ready(0), ready(1), ready(2));
+        drop(fds);
+
+        if pty_ready {
+            if let Some(m) = &booted.master {
+                match nix::unistd::read(m.as_raw_fd(), &mut buf) {
+                    // Our slave end was hung up (the guest's getty calls vhangup): take a new one.
+                    Ok(0) | Err(nix::Error::EIO) => match crate::sys::pty_peer(m.as_fd()) {
+                        Ok(p) => booted.peer = Some(p),
+                        Err(_) => booted.master = None,
+                    },
+                    Ok(n) => {
+                        ring.push(&buf[..n]);
+                        log.write(&buf[..n]);
+                    }
+                    Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {}
+                    Err(_) => booted.master = None,
+                }
+            }
+        }
+        if sock_ready {
+            if let Ok((conn, _)) = listener.accept() {
+                serve(conn, &state, &ring);
+            }
+        }
+        if sig_ready {
+            while sfd.read_signal().ok().flatten().is_some() {}
+            let Some(status) = reap(booted.pid) else { continue };
+            // Drain what the guest printed last before the pty goes away.
+            if let Some(m) = &booted.master {
+                while let Ok(n @ 1..) = nix::unistd::read(m.as_raw_fd(), &mut buf) {
+                    ring.push(&buf[..n]);
+                    log.write(&buf[..n]);
+                }
+            }
+            let reason = ExitReason::from_status(status);
+            let stopping = cfg.stopping_file().exists();
+            let record = ExitRecord { reason, at: now(), status: format!("{status:?}") };
+            let _ = crate::storage::write_atomic(&cfg.exit_file(), &serde_json::to_vec(&record).unwrap_or_default());
+            let _ = cfg.runtime.run("delete", &["--force", &cfg.runtime.id], &cfg.runtime_log());
+            if reason == ExitReason::Reboot && !stopping {
+                let msg = format!("\r\n[sysctr: guest rebooted; starting it again]\r\n");
+                ring.push(msg.as_bytes());
+                log.write(msg.as_bytes());
+                match boot(&cfg, &sfd) {
+                    Ok(b) => {
+                        booted = b;
+                        state.init_pid = booted.pid.as_raw();
+                        state.init_start_time = crate::runtime::start_time(booted.pid).unwrap_or(0);
+                        state.restarts += 1;
+                        state.started = now();
+                        write_state(&cfg, &state)?;
+                        continue;
+                    }
+                    Err(e) => {
+                        let msg = format!("[sysctr: restart after reboot failed: {}]\r\n", crate::runtime::chain(&e));
+                        log.write(msg.as_bytes());
+                    }
+                }
+            }
+            let _ = std::fs::remove_file(cfg.socket());
+            let _ = std::fs::remove_file(cfg.state_file());
+            let _ = std::fs::remove_file(cfg.stopping_file());
+            return Ok(());
+        }
+    }
+}
+
+/// `create` with a console socket, then `start`. On failure nothing of the attempt remains.
+fn boot(cfg: &Config, sfd: &SignalFd) -> Result<Booted> {
+    let console_path = cfg.run_dir.join("console.sock");
+    let pid_file = cfg.run_dir.join("init.pid");
+    let _ = std::fs::remove_file(&console_path);
+    let _ = std::fs::remove_file(&pid_file);
+    let console = UnixListener::bind(&console_path).map_err(|e| Error::Io { what: "bind the console socket", source: e })?;
+    console.set_nonblocking(true).map_err(|e| Error::Io { what: "set the socket non-blocking", source: e })?;
+    let rt = &cfg.runtime;
+    let mut child = rt
+        .command(&cfg.runtime_log())
+        .arg("create")
+        .arg("--bundle")
+        .arg(&cfg.bundle)
+        .arg("--console-socket")
+        .arg(&console_path)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg(&rt.id)
+        .spawn()
+        .map_err(|e| Error::Runtime { verb: "create", message: format!("cannot run {}: {e}", rt.argv[0]) })?;
+    let log_start = std::fs::metadata(cfg.runtime_log()).map(|m| m.len()).unwrap_or(0);
+    let mut master = None;
+    let status = loop {
+        let mut fds = [PollFd::new(console.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(20u16));
+        if let Ok((conn, _)) = console.accept() {
+            master = crate::runtime::pty::recv_fd(conn.as_fd()).ok();
+        }
+        if let Some(st) = child.try_wait().map_err(|e| Error::Io { what: "wait for the runtime", source: e })? {
+            if master.is_none() {
+                if let Ok((conn, _)) = console.accept() {
+                    master = crate::runtime::pty::recv_fd(conn.as_fd()).ok();
+                }
+            }
+            break st;
+        }
+    };
+    drop(console);
+    let _ = std::fs::remove_file(&console_path);
+    // The SIGCHLD of `create` is consumed here; the signalfd must not carry it to the loop.
+    while sfd.read_signal().ok().flatten().is_some() {}
+    if !status.success() {
+        let text = std::fs::read(cfg.runtime_log()).unwrap_or_default();
+        let tail = String::from_utf8_lossy(&text[(log_start as usize).min(text.len())..]).trim().to_owned();
+        let _ = rt.run("delete", &["--force", &rt.id], &cfg.runtime_log());
+        return Err(Error::Runtime { verb: "create", message: if tail.is_empty() { status.to_string() } else { tail } });
+    }
+    let pid = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .map(Pid::from_raw)
+        .ok_or_else(|| Error::Runtime { verb: "create", message: "it wrote no pid file".into() })?;
+    if let Err(e) = rt.run("start", &[&rt.id], &cfg.runtime_log()) {
+        let _ = rt.run("delete", &["--force", &rt.id], &cfg.runtime_log());
+        reap_blocking(pid, Duration::from_secs(5));
+        return Err(e);
+    }
+    let mut peer = None;
+    if let Some(m) = &master {
+        let _ = nix::fcntl::fcntl(m.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+        peer = crate::sys::pty_peer(m.as_fd()).ok();
+    }
+    Ok(Booted { pid, master, peer })
+}
+
+/// Reap every exited child; the wait status of `init` if it was among them.
+fn reap(init: Pid) -> Option<WaitStatus> {
+    let mut found = None;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return found,
+            Ok(st) => {
+                if st.pid() == Some(init) {
+                    found = Some(st);
+                }
+            }
+        }
+    }
+}
+
+fn reap_blocking(pid: Pid, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(10)),
+            _ => return,
+        }
+    }
+}
+
+fn serve(conn: UnixStream, state: &MonitorState, ring: &Ring) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = conn.set_nonblocking(false);
+    let mut line = String::new();
+    let mut reader = BufReader::new(&conn);
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let response = match serde_json::from_str::<Request>(&line) {
+        Ok(Request::Status) => Response::Status(state.clone()),
+        Ok(Request::ConsoleLog) => Response::ConsoleLog(String::from_utf8_lossy(&ring.contents()).into_owned()),
+        Err(e) => Response::Error(format!("bad request: {e}")),
+    };
+    let mut w = &conn;
+    let _ = serde_json::to_writer(&mut w, &response);
+    let _ = w.write_all(b"\n");
+}
+
+/// Ask the monitor of a container something; None when no monitor answers.
+pub fn ask(socket: &Path, req: &Request) -> Option<Response> {
+    let mut conn = UnixStream::connect(socket).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut body = serde_json::to_vec(req).ok()?;
+    body.push(b'\n');
+    conn.write_all(&body).ok()?;
+    let mut line = String::new();
+    BufReader::new(&conn).read_line(&mut line).ok()?;
+    serde_json::from_str(&line).ok()
+}
+
+fn write_state(cfg: &Config, state: &MonitorState) -> Result<()> {
+    let body = serde_json::to_vec(state).expect("monitor state serialises");
+    crate::storage::write_atomic(&cfg.state_file(), &body)
+        .map_err(|e| Error::Io { what: "write monitor.json", source: std::io::Error::other(crate::runtime::chain(&e)) })
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
