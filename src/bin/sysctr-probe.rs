@@ -1,1 +1,125 @@
-fn main(){}
+//! Placed inside a container and run with `sysctr exec`, it reports what the container looks
+//! like from within, as one JSON document. It only observes; the tests decide what is right.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use serde_json::{json, Value};
+
+fn read(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+fn status_fields(pid: &str, prefix: &str) -> BTreeMap<String, String> {
+    read(&format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+fn devices() -> Vec<Value> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/dev") {
+        for e in rd.flatten() {
+            let Ok(m) = std::fs::symlink_metadata(e.path()) else { continue };
+            let ft = m.file_type();
+            let kind = if ft.is_char_device() {
+                "char"
+            } else if ft.is_block_device() {
+                "block"
+            } else if ft.is_symlink() {
+                "symlink"
+            } else if ft.is_dir() {
+                "dir"
+            } else {
+                "file"
+            };
+            let rdev = m.rdev();
+            out.push(json!({
+                "name": e.file_name().to_string_lossy(),
+                "kind": kind,
+                "major": nix::sys::stat::major(rdev),
+                "minor": nix::sys::stat::minor(rdev),
+                "mode": format!("{:o}", m.mode() & 0o7777),
+                "target": std::fs::read_link(e.path()).ok().map(|t| t.display().to_string()),
+            }));
+        }
+    }
+    out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    out
+}
+
+fn mounts() -> Vec<Value> {
+    sysctr::sys::mountinfo::read_self()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            json!({
+                "target": m.mount_point.display().to_string(),
+                "fstype": m.fstype,
+                "options": m.options,
+                "super_options": m.super_options,
+            })
+        })
+        .collect()
+}
+
+/// Whether a write under `dir` is refused as read-only (EROFS) or allowed.
+fn write_result(path: &str) -> String {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(_) => "writable".into(),
+        Err(e) if e.raw_os_error() == Some(libc::EROFS) => "read-only".into(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+fn cgroupfs() -> Value {
+    let fs = nix::sys::statfs::statfs("/sys/fs/cgroup").ok();
+    let kind = match fs.map(|s| s.filesystem_type()) {
+        Some(t) if t == nix::sys::statfs::CGROUP2_SUPER_MAGIC => "cgroup2",
+        Some(t) if t == nix::sys::statfs::TMPFS_MAGIC => "tmpfs",
+        Some(_) => "other",
+        None => "absent",
+    };
+    let probe_dir = "/sys/fs/cgroup/sysctr-probe";
+    let writable = std::fs::create_dir(probe_dir).is_ok();
+    if writable {
+        let _ = std::fs::remove_dir(probe_dir);
+    }
+    json!({ "fstype": kind, "writable": writable })
+}
+
+fn main() {
+    let pid1_fds: Vec<u32> = std::fs::read_dir("/proc/1/fd")
+        .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    let mut pid1_fds = pid1_fds;
+    pid1_fds.sort_unstable();
+    let environ: Vec<String> = read("/proc/1/environ")
+        .unwrap_or_default()
+        .split('\0')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let pts_dev = std::fs::metadata("/dev/pts").map(|m| m.dev()).ok();
+    let report = json!({
+        "hostname": nix::unistd::gethostname().ok().map(|h| h.to_string_lossy().into_owned()),
+        "pid1_cmdline": read("/proc/1/cmdline").map(|c| c.replace('\0', " ").trim().to_owned()),
+        "pid1_caps": status_fields("1", "Cap"),
+        "pid1_fds": pid1_fds,
+        "pid1_environ": environ,
+        "self_pid_in_ns": std::process::id(),
+        "proc_sys": write_result("/proc/sys/kernel/hostname"),
+        "sys": write_result("/sys/kernel/uevent_seqnum"),
+        "devices": devices(),
+        "devpts_dev": pts_dev,
+        "mounts": mounts(),
+        "pid1_cgroup": read("/proc/1/cgroup"),
+        "self_cgroup": read("/proc/self/cgroup"),
+        "cgroupfs": cgroupfs(),
+    });
+    println!("{}", serde_json::to_string_pretty(&report).expect("json serialises"));
+}

@@ -1,0 +1,230 @@
+//! Shared pieces of the integration tests: an isolated sysctr instance per test (its own
+//! state and run dirs, unique container names), rootfs fixtures, and polling helpers.
+//! Every container a test makes is deleted when its `Env` drops, failed tests included.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const SYSCTR: &str = env!("CARGO_BIN_EXE_sysctr");
+pub const PROBE: &str = env!("CARGO_BIN_EXE_sysctr-probe");
+
+/// Where per-machine fixtures (debootstrapped rootfs) are cached.
+pub const CACHE: &str = "/var/tmp/sysctr-test";
+
+/// Root is required to boot containers. Off CI a non-root run skips with a note; in CI a
+/// missing prerequisite is a failure.
+pub fn require_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("integration tests must run as root in CI");
+    }
+    eprintln!("skipped: needs root");
+    false
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// One isolated sysctr instance.
+pub struct Env {
+    pub dir: PathBuf,
+    pub state: PathBuf,
+    pub run: PathBuf,
+    tag: String,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{:x}{n}", std::process::id() % 0xffff);
+        let dir = PathBuf::from(format!("/tmp/sysctr-it-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Env { state: dir.join("state"), run: dir.join("run"), dir, tag }
+    }
+
+    /// A container name unique to this test run: `base-<tag>`.
+    pub fn name(&self, base: &str) -> String {
+        format!("{base}-{}", self.tag)
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(SYSCTR);
+        c.args(args)
+            .env("SYSCTR_STATE_DIR", &self.state)
+            .env("SYSCTR_RUN_DIR", &self.run)
+            .env("SYSCTR_CONFIG", self.dir.join("sysctr.toml"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn sysctr(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Run, require success, return stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.sysctr(args);
+        assert!(
+            out.status.success(),
+            "sysctr {args:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run, require failure, return stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.sysctr(args);
+        assert!(!out.status.success(), "sysctr {args:?} unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn info(&self, name: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["info", name, "--format", "json"])).unwrap()
+    }
+
+    pub fn status(&self, name: &str) -> String {
+        self.info(name)["status"].as_str().unwrap().to_owned()
+    }
+
+    /// `sysctr exec NAME -- args`: (exit code, stdout).
+    pub fn exec(&self, name: &str, args: &[&str]) -> (i32, String) {
+        let mut all = vec!["exec", name, "--"];
+        all.extend_from_slice(args);
+        let out = self.sysctr(&all);
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Poll `systemctl is-system-running` until `running` (or a terminal state); returns
+    /// the last answer and how long it took.
+    pub fn wait_system_running(&self, name: &str, timeout: Duration) -> (String, Duration) {
+        let t0 = Instant::now();
+        let mut last = String::new();
+        while t0.elapsed() < timeout {
+            let (_, out) = self.exec(name, &["systemctl", "is-system-running"]);
+            last = out;
+            if last == "running" || last == "degraded" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (last, t0.elapsed())
+    }
+
+    pub fn container_dirs(&self, name: &str) -> Vec<PathBuf> {
+        vec![self.state.join("containers").join(name), self.run.join("containers").join(name)]
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Ok(rd) = std::fs::read_dir(self.state.join("containers")) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if !n.starts_with('.') {
+                    let _ = self.sysctr(&["delete", "--force", &n]);
+                }
+            }
+        }
+        let _ = sysctr::storage::remove_tree(&self.dir);
+    }
+}
+
+/// Poll `f` every 20 ms until true or `timeout`.
+pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    loop {
+        if f() {
+            return true;
+        }
+        if t0.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A busybox-static root filesystem with busybox init, made in `dir/rootfs`.
+/// The inittab's last shutdown action halts at once (`halt -f`): busybox init's own
+/// halt path otherwise sleeps twice for a second before calling reboot(2).
+pub fn busybox_rootfs(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    for d in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "run", "tmp", "root"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| Path::new(p).exists()).expect("busybox-static installed");
+    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    let st = Command::new("chroot").arg(&root).args(["/bin/busybox", "--install", "-s"]).status().unwrap();
+    assert!(st.success(), "busybox --install failed");
+    std::fs::write(
+        root.join("etc/inittab"),
+        "::sysinit:/bin/mount -o remount,rw /\n\
+         ::respawn:/bin/sh -c 'exec sleep 100000'\n\
+         ::shutdown:/bin/echo sysctr-test: shutting down\n\
+         ::shutdown:/sbin/halt -f\n",
+    )
+    .unwrap();
+    root
+}
+
+/// Copy the shared libraries of `bin` (per ldd) into `root`, so a dynamically linked test
+/// binary runs in a busybox rootfs.
+pub fn install_binary(root: &Path, bin: &Path, dest: &str) {
+    let target = root.join(dest.trim_start_matches('/'));
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::copy(bin, &target).unwrap();
+    let ldd = Command::new("ldd").arg(bin).output().unwrap();
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let lib = line.split_whitespace().find(|w| w.starts_with('/')).map(PathBuf::from);
+        if let Some(lib) = lib {
+            let to = root.join(lib.strip_prefix("/").unwrap());
+            if !to.exists() {
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(&lib, &to).unwrap();
+            }
+        }
+    }
+}
+
+/// The cached Debian rootfs for `suite` (`bookworm`, `trixie`), built once per machine by
+/// `tests/fixtures/debian-rootfs.sh` (debootstrap minbase + systemd, dbus, iproute2).
+pub fn debian_rootfs(suite: &str) -> PathBuf {
+    let version = match suite {
+        "bookworm" => "12",
+        "trixie" => "13",
+        other => panic!("no fixture for {other}"),
+    };
+    let dest = PathBuf::from(format!("{CACHE}/debian-{version}"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/debian-rootfs.sh");
+    let st = Command::new("sh").arg(script).arg(suite).arg(&dest).status().unwrap();
+    assert!(st.success(), "building the Debian {version} fixture failed (see {dest:?}.log)");
+    dest
+}
+
+/// Top-level directory names of every host cgroup hierarchy: what a guest's systemd must
+/// never add to.
+pub fn host_cgroup_top_level() -> Vec<String> {
+    let mut out = Vec::new();
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let p = h.path();
+        let dirs: Vec<PathBuf> = if p.join("cgroup.procs").exists() { vec![p.clone()] } else { vec![] };
+        let base = if Path::new("/sys/fs/cgroup/cgroup.procs").exists() { vec![PathBuf::from("/sys/fs/cgroup")] } else { dirs };
+        for b in base {
+            for e in std::fs::read_dir(&b).unwrap().flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    out.push(e.path().display().to_string());
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
