@@ -1,0 +1,116 @@
+//! Real distributions with systemd as PID 1: Debian 12 and 13 boot to `running` with no
+//! failed unit, halt cleanly, reboot, keep their cgroups inside their own, and boot the same
+//! bundle under runc.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn failed_units(env: &Env, name: &str) -> String {
+    env.exec(name, &["systemctl", "list-units", "--failed", "--plain", "--no-legend", "--no-pager"]).1
+}
+
+/// Boot, check `running` with 0 failed units, check the guest's cgroups stay in its own
+/// subtree, stop cleanly, delete without trace.
+fn boot_and_halt(suite: &str, base: &str, config: &[&str]) {
+    let rootfs = debian_rootfs(suite);
+    let env = Env::new();
+    let name = env.name(base);
+    let mut args = vec!["create", name.as_str(), "--rootfs", rootfs.to_str().unwrap()];
+    args.extend_from_slice(config);
+    env.ok(&args);
+    let host_cgroups = host_cgroup_top_level();
+
+    env.ok(&["start", &name]);
+    let (state, took) = env.wait_system_running(&name, BOOT_TIMEOUT);
+    assert_eq!(state, "running", "{suite} after {took:?}; failed units:\n{}", failed_units(&env, &name));
+    assert_eq!(failed_units(&env, &name), "", "no failed unit");
+    assert_eq!(env.exec(&name, &["hostname"]).1, name);
+    assert_eq!(env.exec(&name, &["systemd-detect-virt", "--container"]).1, "container-other");
+
+    // The guest's systemd made its slices inside the container's cgroup only.
+    assert_eq!(host_cgroup_top_level(), host_cgroups, "host top-level cgroups changed");
+    let (_, own) = env.exec(&name, &["cat", "/proc/1/cgroup"]);
+    assert!(own.contains("0::/init.scope"), "systemd moved itself into init.scope: {own}");
+    let unified = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .map(|m| std::path::Path::new(m).join("sysctr").join(&name))
+        .find(|p| p.exists())
+        .expect("the container's cgroup2 directory");
+    assert!(unified.join("system.slice").is_dir(), "system.slice lives in {unified:?}");
+
+    let pid = env.info(&name)["pid"].as_i64().unwrap();
+    let t0 = Instant::now();
+    env.ok(&["stop", &name]);
+    let took = t0.elapsed();
+    let info = env.info(&name);
+    assert_eq!(info["last_exit"]["reason"], "halt", "a systemd halt, not a kill");
+    assert!(took < Duration::from_secs(10), "stop took {took:?}");
+    let log = std::fs::read_to_string(env.state.join("containers").join(&name).join("console.log")).unwrap();
+    assert!(log.contains("Reached target") && log.contains("System Halt"), "console shows the halt:\n{log}");
+
+    env.ok(&["delete", &name]);
+    assert!(wait_for(Duration::from_secs(5), || !std::path::Path::new(&format!("/proc/{pid}")).exists()));
+    for d in env.container_dirs(&name) {
+        assert!(!d.exists(), "{d:?} left");
+    }
+    assert!(!unified.exists(), "cgroup {unified:?} left");
+}
+
+#[test]
+fn debian12_boots_to_running_and_halts_cleanly() {
+    if require_root() {
+        boot_and_halt("bookworm", "deb12", &[]);
+    }
+}
+
+#[test]
+fn debian13_boots_to_running_and_halts_cleanly() {
+    if require_root() {
+        boot_and_halt("trixie", "deb13", &[]);
+    }
+}
+
+#[test]
+fn same_bundle_boots_debian12_under_runc() {
+    if !require_root() {
+        return;
+    }
+    let runc = ["/usr/sbin/runc", "/usr/bin/runc"].into_iter().find(|p| std::path::Path::new(p).exists());
+    let Some(runc) = runc else {
+        assert!(std::env::var_os("CI").is_none(), "runc missing in CI");
+        eprintln!("skipped: runc not installed");
+        return;
+    };
+    let cfg = format!("runtime={runc}");
+    boot_and_halt("bookworm", "runc12", &["-c", &cfg]);
+}
+
+#[test]
+fn systemctl_reboot_brings_the_container_back_with_a_new_init() {
+    if !require_root() {
+        return;
+    }
+    let rootfs = debian_rootfs("bookworm");
+    let env = Env::new();
+    let name = env.name("reb12");
+    env.ok(&["create", &name, "--rootfs", rootfs.to_str().unwrap()]);
+    env.ok(&["start", &name]);
+    assert_eq!(env.wait_system_running(&name, BOOT_TIMEOUT).0, "running");
+    let first = env.info(&name)["pid"].as_i64().unwrap();
+    env.exec(&name, &["systemctl", "reboot"]);
+    assert!(wait_for(Duration::from_secs(30), || {
+        let i = env.info(&name);
+        i["status"] == "RUNNING" && i["pid"].as_i64().is_some_and(|p| p != first)
+    }));
+    let info = env.info(&name);
+    assert_eq!(info["restarts"], 1);
+    assert_eq!(info["last_exit"]["reason"], "reboot");
+    assert_eq!(env.wait_system_running(&name, BOOT_TIMEOUT).0, "running");
+    env.ok(&["stop", &name]);
+    assert_eq!(env.info(&name)["last_exit"]["reason"], "halt");
+}

@@ -1,0 +1,409 @@
+//! Acceptance "Hostile rootfs": a root filesystem whose mount points are symlinks out of it
+//! (`/proc -> /`, `/dev -> a host directory`, ...) is refused at start with a one-line
+//! error, and the host is left exactly as it was; `delete` of a container whose rootfs holds
+//! symlinks to the host or a bind mount of a host directory removes the container and
+//! nothing else.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+// ---------------------------------------------------------------------------------------
+// Observing the host
+// ---------------------------------------------------------------------------------------
+
+/// Everything below `dir`, one line per entry: path, type, mode, size, mtime, and a hash of
+/// a file's bytes or a symlink's target. Symlinks are never followed.
+fn tree_snapshot(dir: &Path) -> Vec<String> {
+    fn walk(p: &Path, out: &mut Vec<String>) {
+        let Ok(m) = std::fs::symlink_metadata(p) else {
+            out.push(format!("{} (absent)", p.display()));
+            return;
+        };
+        let ft = m.file_type();
+        let what = if ft.is_symlink() {
+            format!("link -> {}", std::fs::read_link(p).unwrap().display())
+        } else if ft.is_file() {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::fs::read(p).unwrap().hash(&mut h);
+            format!("file {:016x}", h.finish())
+        } else if ft.is_dir() {
+            "dir".to_owned()
+        } else if ft.is_char_device() || ft.is_block_device() {
+            format!("DEVICE rdev={:x}", m.rdev())
+        } else {
+            "other".to_owned()
+        };
+        out.push(format!(
+            "{} {what} mode={:o} size={} mtime={}.{:09}",
+            p.display(),
+            m.mode(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec()
+        ));
+        if ft.is_dir() {
+            let mut names: Vec<PathBuf> = std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()).collect();
+            names.sort();
+            for n in names {
+                walk(&n, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out
+}
+
+/// A directory of the test's own, outside any rootfs, with a few files in it: what a
+/// hostile symlink points at. Its snapshot must never change.
+fn make_sentinel(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("canary"), "the host's data; must survive\n").unwrap();
+    std::fs::write(dir.join("sub/deeper"), "also this\n").unwrap();
+    dir.to_owned()
+}
+
+/// Undo mountinfo's octal escapes (`\040` for a space, ...).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push(u8::from_str_radix(&s[i + 1..i + 4], 8).unwrap());
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Mount points of this (the host's) mount namespace.
+fn mount_targets() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(unescape))
+        .collect()
+}
+
+/// Host mount points that no test of this repository makes on purpose, as a multiset
+/// (a second mount on `/` or `/proc` must show). Mounts below any harness instance
+/// (`/tmp/sysctr-it-*`, where parallel tests bind-mount) and the fixture cache (where
+/// debootstrap mounts) are left out.
+fn host_mounts() -> Vec<String> {
+    let mut v: Vec<String> = mount_targets()
+        .into_iter()
+        .filter(|t| !t.starts_with("/tmp/sysctr-it-") && !t.starts_with(CACHE))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Names and types of the entries of the host's `/`.
+fn host_root_listing() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/")
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            format!("{} {:?}", e.file_name().to_string_lossy(), e.file_type().unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Host files a container could be tricked into writing: content, mode, size and mtime.
+fn host_files(paths: &[&str]) -> BTreeMap<String, String> {
+    paths
+        .iter()
+        .filter(|p| Path::new(p).exists())
+        .map(|p| (p.to_string(), tree_snapshot(Path::new(p)).join("\n")))
+        .collect()
+}
+
+const HOST_ETC: &[&str] = &["/etc/hostname", "/etc/hosts", "/etc/passwd", "/etc/inittab", "/etc/fstab"];
+
+/// Everything on the host a hostile rootfs could reach, to compare before and after.
+#[derive(Debug, PartialEq)]
+struct HostView {
+    mounts: Vec<String>,
+    root: Vec<String>,
+    etc: BTreeMap<String, String>,
+    sentinel: Vec<String>,
+}
+
+impl HostView {
+    fn take(sentinel: &Path) -> HostView {
+        HostView { mounts: host_mounts(), root: host_root_listing(), etc: host_files(HOST_ETC), sentinel: tree_snapshot(sentinel) }
+    }
+
+    fn assert_unchanged(&self, now: &HostView, what: &str) {
+        assert_eq!(self.mounts, now.mounts, "{what}: the host's mount table changed");
+        assert_eq!(self.root, now.root, "{what}: the host's / changed");
+        assert_eq!(self.etc, now.etc, "{what}: a host /etc file changed");
+        assert_eq!(self.sentinel, now.sentinel, "{what}: the sentinel directory changed");
+        assert!(Path::new("/bin/sh").exists() && Path::new("/etc/passwd").exists(), "{what}: the host's / is damaged");
+        assert!(Path::new("/proc/self/mountinfo").exists(), "{what}: the host's /proc is gone");
+    }
+}
+
+fn assert_no_cgroup(name: &str) {
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let cg = h.path().join("sysctr").join(name);
+        assert!(!cg.exists(), "cgroup {cg:?} left behind");
+    }
+}
+
+/// A single-line `Error: ...` on stderr (warnings aside).
+fn one_error_line(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.trim().lines().filter(|l| !l.starts_with("warning: ")).collect();
+    assert_eq!(lines.len(), 1, "expected a one-line error, got:\n{stderr}");
+    assert!(lines[0].starts_with("Error: "), "expected `Error: ...`, got:\n{stderr}");
+    lines[0]
+}
+
+// ---------------------------------------------------------------------------------------
+// Start of a rootfs with a symlinked mount point
+// ---------------------------------------------------------------------------------------
+
+/// Where a hostile symlink in the image points.
+enum To {
+    HostRoot,
+    Sentinel,
+}
+
+/// A busybox rootfs whose `link` (an absolute path inside the image, e.g. `/proc`) is a
+/// symlink out of it: `start` must fail with a one-line error naming `link` and "symlink",
+/// leave the container STOPPED with no cgroup, and leave the host untouched; `delete` then
+/// removes the container without following the link.
+fn start_is_refused(base: &str, link: &str, to: To) {
+    let env = Env::new();
+    let sentinel = make_sentinel(&env.dir.join("sentinel"));
+    let root = busybox_rootfs(&env.dir.join("src"));
+    let at = root.join(link.trim_start_matches('/'));
+    std::fs::remove_dir(&at).unwrap();
+    let target = match to {
+        To::HostRoot => PathBuf::from("/"),
+        To::Sentinel => sentinel.clone(),
+    };
+    std::os::unix::fs::symlink(&target, &at).unwrap();
+    let name = env.name(base);
+    env.ok(&["create", &name, "--rootfs", root.to_str().unwrap()]);
+
+    let before = HostView::take(&sentinel);
+    let stderr = env.fails(&["start", &name]);
+    let line = one_error_line(&stderr);
+    assert!(line.contains(link) && line.contains("symlink"), "the error must name {link} and say symlink: {line}");
+    assert_eq!(env.status(&name), "STOPPED");
+    assert_no_cgroup(&name);
+    before.assert_unchanged(&HostView::take(&sentinel), &format!("failed start with {link} -> {target:?}"));
+
+    env.ok(&["delete", &name]);
+    for d in env.container_dirs(&name) {
+        assert!(!d.exists(), "{d:?} left behind by delete");
+    }
+    before.assert_unchanged(&HostView::take(&sentinel), &format!("delete with {link} -> {target:?}"));
+}
+
+#[test]
+fn start_refuses_proc_symlink_to_host_root() {
+    if !require_root() {
+        return;
+    }
+    start_is_refused("hproc", "/proc", To::HostRoot);
+}
+
+#[test]
+fn start_refuses_sys_symlink_to_host_root() {
+    if !require_root() {
+        return;
+    }
+    start_is_refused("hsys", "/sys", To::HostRoot);
+}
+
+/// `/dev` gets a tmpfs and device nodes: followed, the link would fill a host directory
+/// with device nodes. The sentinel must stay as it was (no device nodes in it).
+#[test]
+fn start_refuses_dev_symlink_to_host_dir() {
+    if !require_root() {
+        return;
+    }
+    start_is_refused("hdev", "/dev", To::Sentinel);
+}
+
+/// `/dev` is also the one we would most regret following to `/`.
+#[test]
+fn start_refuses_dev_symlink_to_host_root() {
+    if !require_root() {
+        return;
+    }
+    start_is_refused("hdevr", "/dev", To::HostRoot);
+}
+
+/// `/run` gets a tmpfs (and `/run/lock` one more): a nested mount point. A symlink inside
+/// the image's `/dev` or `/sys` would be hidden by the filesystem mounted over it, but
+/// `/run` itself is the image's.
+#[test]
+fn start_refuses_run_symlink_to_host_dir() {
+    if !require_root() {
+        return;
+    }
+    start_is_refused("hrun", "/run", To::Sentinel);
+}
+
+/// A container's `rootfs` directory swapped for a symlink after `create` (e.g. by a
+/// careless admin): `start` must not boot the link's target, `delete` must not follow it.
+#[test]
+fn start_refuses_and_delete_does_not_follow_a_rootfs_dir_symlink() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let sentinel = make_sentinel(&env.dir.join("sentinel"));
+    let root = busybox_rootfs(&env.dir.join("src"));
+    let name = env.name("hlnk");
+    env.ok(&["create", &name, "--rootfs", root.to_str().unwrap()]);
+    let rootfs = env.state.join("containers").join(&name).join("rootfs");
+    std::fs::rename(&rootfs, env.dir.join("moved-rootfs")).unwrap();
+    std::os::unix::fs::symlink(&sentinel, &rootfs).unwrap();
+
+    let before = HostView::take(&sentinel);
+    let line = one_error_line(&env.fails(&["start", &name])).to_owned();
+    assert!(line.contains("rootfs") && line.contains("not a directory"), "unexpected error: {line}");
+    assert_eq!(env.status(&name), "STOPPED");
+    env.ok(&["delete", &name]);
+    for d in env.container_dirs(&name) {
+        assert!(!d.exists(), "{d:?} left behind by delete");
+    }
+    before.assert_unchanged(&HostView::take(&sentinel), "rootfs swapped for a symlink");
+}
+
+// ---------------------------------------------------------------------------------------
+// Delete
+// ---------------------------------------------------------------------------------------
+
+/// A bind mount the test made; detached on drop if still there, so a failing test leaves
+/// nothing mounted.
+struct BindMount {
+    target: PathBuf,
+}
+
+impl BindMount {
+    fn new(source: &Path, target: &Path) -> BindMount {
+        let st = Command::new("mount").arg("--bind").arg(source).arg(target).status().unwrap();
+        assert!(st.success(), "mount --bind {source:?} {target:?} failed");
+        BindMount { target: target.to_owned() }
+    }
+
+    fn mounted(&self) -> bool {
+        let t = self.target.to_string_lossy();
+        mount_targets().iter().any(|m| *m == t)
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        while self.mounted() {
+            if nix::mount::umount2(&self.target, nix::mount::MntFlags::MNT_DETACH).is_err() {
+                eprintln!("cannot unmount {:?}", self.target);
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn delete_does_not_follow_rootfs_symlink_or_bind_mount() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let linked = make_sentinel(&env.dir.join("sentinel-linked"));
+    let bound = make_sentinel(&env.dir.join("sentinel-bound"));
+    let root = busybox_rootfs(&env.dir.join("src"));
+    std::os::unix::fs::symlink("/", root.join("host")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../../..", root.join("up")).unwrap();
+    std::os::unix::fs::symlink(&linked, root.join("etc/sentinel")).unwrap();
+    std::os::unix::fs::symlink(linked.join("canary"), root.join("root/canary")).unwrap();
+    std::fs::create_dir_all(root.join("mnt/data")).unwrap();
+    let name = env.name("hdel");
+    env.ok(&["create", &name, "--rootfs", root.to_str().unwrap()]);
+
+    let container = env.state.join("containers").join(&name);
+    let linked_before = tree_snapshot(&linked);
+    let bound_before = tree_snapshot(&bound);
+    let root_before = host_root_listing();
+    let etc_before = host_files(HOST_ETC);
+
+    let bind = BindMount::new(&bound, &container.join("rootfs/mnt/data"));
+    assert!(bind.mounted(), "the test's bind mount did not show in mountinfo");
+    assert!(container.join("rootfs/mnt/data/canary").exists());
+
+    env.ok(&["delete", &name]);
+
+    for d in env.container_dirs(&name) {
+        assert!(!d.exists(), "{d:?} left behind by delete");
+    }
+    let c = container.to_string_lossy();
+    let left: Vec<String> = mount_targets().into_iter().filter(|t| t.starts_with(&*c)).collect();
+    assert!(left.is_empty(), "mounts below the deleted container remain: {left:?}");
+    assert_eq!(tree_snapshot(&linked), linked_before, "a symlinked host directory was touched");
+    assert_eq!(tree_snapshot(&bound), bound_before, "a bind-mounted host directory was touched");
+    assert_eq!(host_root_listing(), root_before, "the host's / changed");
+    assert_eq!(host_files(HOST_ETC), etc_before, "a host /etc file changed");
+    assert!(Path::new("/bin/sh").exists() && Path::new("/etc/passwd").exists(), "the host's / is damaged");
+    drop(bind);
+}
+
+// ---------------------------------------------------------------------------------------
+// /etc -> /
+// ---------------------------------------------------------------------------------------
+
+/// `/etc` is no mount point; a rootfs whose `/etc` is a link to `/` may boot (it only
+/// fools its own guest) or be refused cleanly, but nothing may be written to the host's
+/// `/etc` or `/` (a naive `rootfs/etc/hostname` write would land in the host's `/`).
+#[test]
+fn etc_symlink_to_host_root_never_writes_host_etc() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let sentinel = make_sentinel(&env.dir.join("sentinel"));
+    let root = busybox_rootfs(&env.dir.join("src"));
+    // The guest's /etc/inittab is now its /inittab.
+    std::fs::rename(root.join("etc/inittab"), root.join("inittab")).unwrap();
+    std::fs::remove_dir(root.join("etc")).unwrap();
+    std::os::unix::fs::symlink("/", root.join("etc")).unwrap();
+    let name = env.name("hetc");
+    env.ok(&["create", &name, "--rootfs", root.to_str().unwrap()]);
+
+    let before = HostView::take(&sentinel);
+    let out = env.sysctr(&["start", &name]);
+    if out.status.success() {
+        assert_eq!(env.status(&name), "RUNNING");
+        let (code, _) = env.exec(&name, &["true"]);
+        assert_eq!(code, 0, "exec into the running container failed");
+        // Host mounts are only compared once the container is gone (its own live in its
+        // namespace, but do not rely on that).
+        env.ok(&["delete", "--force", &name]);
+    } else {
+        one_error_line(&String::from_utf8_lossy(&out.stderr));
+        assert_eq!(env.status(&name), "STOPPED");
+        env.ok(&["delete", &name]);
+    }
+    for d in env.container_dirs(&name) {
+        assert!(!d.exists(), "{d:?} left behind by delete");
+    }
+    assert_no_cgroup(&name);
+    before.assert_unchanged(&HostView::take(&sentinel), "rootfs with /etc -> /");
+}
