@@ -29,6 +29,13 @@
 #   BENCH_TIMEOUT      max seconds for one boot or one clean stop             [60]
 #   BENCH_BUILD        0: skip `cargo build --release`                        [1]
 #   BENCH_OUT          where to save the table                   [bench/last-results.txt]
+#   BENCH_TRIVIAL_CGROUPS  trivial bundle variants: path (linux.cgroupsPath set, so
+#                      every runtime makes a cgroup), none (runc spec's default,
+#                      no cgroupsPath), or both                               [both]
+#   BENCH_LXC_LXCFS    0: drop the lxcfs hooks Debian adds to every LXC container
+#                      (its post-stop hook sleeps 0.5 s inside lxc-stop)      [1]
+#   BENCH_KEEP         1: keep the work dir (samples in res/; containers are still
+#                      deleted)                                               [0]
 #
 # Everything the script makes lives under one mktemp dir in /tmp (sysctr state/run dirs,
 # a private lxcpath, OCI bundle and runtime roots) and is removed on exit, Ctrl-C included.
@@ -40,7 +47,8 @@ export LC_ALL=C            # "." as decimal point in $EPOCHREALTIME and printf
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
 REPO=$(dirname "$(dirname "$SELF")")
 SYSCTR=$REPO/target/release/sysctr
-SYSCTR_OCI=$REPO/target/release/sysctr-oci
+# (The trivial section's inner process gets the pinned copy made below.)
+SYSCTR_OCI=${BENCH_PINNED_OCI:-$REPO/target/release/sysctr-oci}
 HYBRID_CTL=/sys/fs/cgroup/unified/cgroup.controllers
 
 # Timestamps: ${EPOCHREALTIME/./} is microseconds since the epoch, read without forking
@@ -55,17 +63,19 @@ die() { log "bench: $*"; exit 1; }
 # ---------------------------------------------------------------------------------
 trivial_inner() {
     local W=$1 n=$BENCH_N_TRIVIAL idle=$BENCH_IDLE
-    local B=$W/bundle res=$W/res prefix=$BENCH_ID_PREFIX
-    local -a rts=(sysctr-oci crun runc)
+    local res=$W/res prefix=$BENCH_ID_PREFIX
+    local -a rts=(sysctr-oci crun runc) variants
     local -A bin=([sysctr-oci]=$SYSCTR_OCI [crun]=crun [runc]=runc)
+    read -ra variants <<<"$BENCH_VARIANTS"
 
-    # One `run` of the bundle: sets run_us to the elapsed microseconds; on failure
-    # returns 1 and leaves the runtime's stderr in $W/oci/<rt>.err.
+    # One `run` of bundle $W/bundle/<variant>-<rt>: sets run_us to the elapsed
+    # microseconds; on failure returns 1 and leaves the runtime's stderr in
+    # $W/oci/<rt>.err.
     local run_us
     run_once() {
-        local rt=$1 id=$2 t0 t1
+        local v=$1 rt=$2 id=$3 t0 t1
         t0=${EPOCHREALTIME/./}
-        if ! "${bin[$rt]}" --root "$W/oci/$rt" run --bundle "$B" "$id" \
+        if ! "${bin[$rt]}" --root "$W/oci/$rt" run --bundle "$W/bundle/$v-$rt" "$id" \
                 </dev/null >"$W/oci/$rt.out" 2>"$W/oci/$rt.err"; then
             return 1
         fi
@@ -73,43 +83,48 @@ trivial_inner() {
         run_us=$((t1 - t0))
     }
 
-    local rt mode i k id
-    # Warm-up: page cache, binaries, first-time cgroup parents; not recorded.
-    for rt in "${rts[@]}"; do
-        for i in 1 2; do
-            run_once "$rt" "${prefix}w$i-$rt" || true
+    local v rt mode i k id key
+    for v in "${variants[@]}"; do
+        # Warm-up: page cache, binaries, cgroup parents; not recorded.
+        for rt in "${rts[@]}"; do
+            for i in 1 2; do
+                run_once "$v" "$rt" "${prefix}w$i-$v-$rt" || true
+            done
         done
-    done
-    for mode in b2b idle; do
-        for ((i = 0; i < n; i++)); do
-            # Rotate the order each round: no runtime always runs right after another.
-            for ((k = 0; k < 3; k++)); do
-                rt=${rts[$(((i + k) % 3))]}
-                [ -e "$res/triv-$mode.$rt.fail" ] && continue
-                [ "$mode" = idle ] && sleep "$idle"
-                id=${prefix}$mode$i-$rt
-                if run_once "$rt" "$id"; then
-                    echo "$run_us" >>"$res/triv-$mode.$rt.us"
-                else
-                    { echo "${bin[$rt]} --root $W/oci/$rt run --bundle $B $id:"
-                      cat "$W/oci/$rt.err"; } >"$res/triv-$mode.$rt.fail"
-                fi
-                # `run` deletes the container at the end; check it really did.
-                if [ -e "$W/oci/$rt/$id" ]; then
-                    echo "$id" >>"$res/leaks.$rt"
-                fi
+        for mode in b2b idle; do
+            for ((i = 0; i < n; i++)); do
+                # Rotate the order each round: no runtime always runs right after another.
+                for ((k = 0; k < 3; k++)); do
+                    rt=${rts[$(((i + k) % 3))]}
+                    key=triv-$v-$mode.$rt
+                    [ -e "$res/$key.fail" ] && continue
+                    [ "$mode" = idle ] && sleep "$idle"
+                    id=$prefix$v-$mode$i-$rt
+                    if run_once "$v" "$rt" "$id"; then
+                        echo "$run_us" >>"$res/$key.us"
+                    else
+                        { echo "${bin[$rt]} --root $W/oci/$rt run --bundle $W/bundle/$v-$rt $id:"
+                          cat "$W/oci/$rt.err"; } >"$res/$key.fail"
+                    fi
+                    # `run` deletes the container at the end; check it really did.
+                    if [ -e "$W/oci/$rt/$id" ]; then
+                        echo "$id" >>"$res/leaks.$rt"
+                    fi
+                done
             done
         done
     done
 
     # Peak RSS (KB) of the runtime's process tree (GNU time's %M: largest maxrss among
-    # the waited-for processes, i.e. the runtime or its re-exec'd init helper).
+    # the waited-for processes, i.e. the runtime or its re-exec'd init helper), with
+    # the first variant's bundle.
     if ((BENCH_N_RSS > 0)) && [ -x /usr/bin/time ]; then
+        v=${variants[0]}
         for rt in "${rts[@]}"; do
             for ((i = 0; i < BENCH_N_RSS; i++)); do
                 id=${prefix}rss$i-$rt
                 if /usr/bin/time -f %M -o "$W/oci/$rt.rss" "${bin[$rt]}" --root "$W/oci/$rt" \
-                        run --bundle "$B" "$id" </dev/null >/dev/null 2>&1; then
+                        run --bundle "$W/bundle/$v-$rt" "$id" </dev/null >/dev/null 2>&1; then
                     cat "$W/oci/$rt.rss" >>"$res/rss.$rt.kb"
                 fi
             done
@@ -137,9 +152,18 @@ BENCH_SETTLE=${BENCH_SETTLE:-1}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-60}
 BENCH_BUILD=${BENCH_BUILD:-1}
 BENCH_OUT=${BENCH_OUT:-$REPO/bench/last-results.txt}
+BENCH_KEEP=${BENCH_KEEP:-0}
+BENCH_LXC_LXCFS=${BENCH_LXC_LXCFS:-1}
+BENCH_TRIVIAL_CGROUPS=${BENCH_TRIVIAL_CGROUPS:-both}
+case $BENCH_TRIVIAL_CGROUPS in
+    both) BENCH_VARIANTS="cg nocg" ;;
+    path) BENCH_VARIANTS=cg ;;
+    none) BENCH_VARIANTS=nocg ;;
+    *) die "BENCH_TRIVIAL_CGROUPS must be both, path or none" ;;
+esac
 # Unique per bench run: container names, OCI ids (and so their cgroups) start with it.
 BENCH_ID_PREFIX=sysctr-bench-$$-
-export BENCH_N_TRIVIAL BENCH_N_RSS BENCH_IDLE BENCH_ID_PREFIX SYSCTR_OCI
+export BENCH_N_TRIVIAL BENCH_N_RSS BENCH_IDLE BENCH_ID_PREFIX BENCH_VARIANTS
 
 section() { [[ ",$BENCH_SECTIONS," == *",$1,"* ]]; }
 
@@ -183,8 +207,13 @@ fi
 # ---------------------------------------------------------------------------------
 W=$(mktemp -d /tmp/sysctr-bench.XXXXXX)
 RES=$W/res
-mkdir -p "$RES" "$W/oci"
+mkdir -p "$RES" "$W/oci" "$W/bin"
 cd /       # lxc-attach keeps the cwd; / exists in every container
+
+# Pin the binaries: a `cargo build` elsewhere during the run must not swap them midway.
+cp "$SYSCTR" "$SYSCTR_OCI" "$W/bin/"
+SYSCTR=$W/bin/sysctr SYSCTR_OCI=$W/bin/sysctr-oci
+export BENCH_PINNED_OCI=$SYSCTR_OCI
 
 export SYSCTR_STATE_DIR=$W/sysctr/state SYSCTR_RUN_DIR=$W/sysctr/run
 LXCPATH=$W/lxc
@@ -202,7 +231,9 @@ ls -d /sys/fs/cgroup/*/lxc.pivot >/dev/null 2>&1 && pivot_existed=1
 # all three runtimes run in it alike (runc and sysctr-oci do not read that file on
 # hybrid hosts), and it vanishes with the namespace.
 MASK_V2=0
-if [ -s "$HYBRID_CTL" ] && [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ]; then
+# (cgroupfs files report size 0: test the content, not -s.)
+if [ -r "$HYBRID_CTL" ] && [ -n "$(tr -d ' \n' <"$HYBRID_CTL")" ] &&
+        [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ]; then
     MASK_V2=1
     : >"$W/empty"
 fi
@@ -243,15 +274,15 @@ cleanup() {
     done
     # Cgroups named after our ids (each runtime picks its own parent), deepest first.
     # (LXC's are lxc.payload.<name> and lxc.monitor.<name>.)
-    find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -type d -name "*$BENCH_ID_PREFIX*" 2>/dev/null |
+    find /sys/fs/cgroup -mindepth 2 -maxdepth 7 -type d -path "*$BENCH_ID_PREFIX*" 2>/dev/null |
         sort -r | while read -r d; do rmdir "$d" 2>/dev/null; done
     if ((!pivot_existed)); then
         for d in /sys/fs/cgroup/*/lxc.pivot; do
-            [ -d "$d" ] && [ ! -s "$d/cgroup.procs" ] && rmdir "$d" 2>/dev/null
+            [ -d "$d" ] && [ -z "$(cat "$d/cgroup.procs" 2>/dev/null)" ] && rmdir "$d" 2>/dev/null
         done
     fi
     # --one-file-system: never descend into something still mounted.
-    rm -rf --one-file-system "$W"
+    if ((BENCH_KEEP)); then log "bench: kept $W"; else rm -rf --one-file-system "$W"; fi
     exit "$rc"
 }
 trap cleanup EXIT
@@ -398,6 +429,18 @@ lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed
 lxc.log.file = $LXCPATH/$LXC_NAME/lxc.log
 lxc.log.level = WARN
 EOF
+    # Debian's lxcfs package hooks into every container through common.conf.d/00-lxcfs.conf;
+    # its post-stop hook (lxc.reboot.hook) is `sleep 0.5s`, inside lxc-stop's time.
+    local hook=/usr/share/lxcfs/lxc.reboot.hook
+    if ((BENCH_LXC_LXCFS)); then
+        if [ -e /usr/share/lxc/config/common.conf.d/00-lxcfs.conf ] && grep -qs '^sleep' "$hook"; then
+            echo "LXC as shipped: its clean stop includes lxcfs's post-stop hook ($hook: $(grep '^sleep' "$hook")); BENCH_LXC_LXCFS=0 drops it" >>"$RES/notes"
+        fi
+    else
+        printf '%s\n' "# BENCH_LXC_LXCFS=0: no lxcfs hooks (an empty value clears a hook list)" \
+            "lxc.hook.mount =" "lxc.hook.post-stop =" >>"$LXCPATH/$LXC_NAME/config"
+        echo "LXC without lxcfs's mount and post-stop hooks (BENCH_LXC_LXCFS=0)" >>"$RES/notes"
+    fi
 
     # One warm-up cycle each (first boot: machine-id commit, cold caches); not recorded.
     log "bench: warm-up boots"
@@ -422,26 +465,46 @@ EOF
 # Trivial OCI bundle: sysctr-oci vs crun vs runc.
 # ---------------------------------------------------------------------------------
 bench_trivial() {
-    local B=$W/bundle
+    local B=$W/bundle v rt
     mkdir -p "$B/rootfs/bin" "$B/rootfs/proc" "$B/rootfs/sys" "$B/rootfs/dev" "$B/rootfs/tmp"
     cp "$BUSYBOX" "$B/rootfs/bin/busybox"
     ln -s busybox "$B/rootfs/bin/true"
     (cd "$B" && runc spec)
-    # runc's default spec, with: /bin/true, no terminal, writable root. The ambient
-    # capability set is emptied: runc's spec lists ambient caps without inheritable ones,
-    # which the kernel refuses to raise; runc and crun ignore that, sysctr-oci fails
-    # ("PR_CAP_AMBIENT_RAISE failure: Operation not permitted"). Same config for all three.
-    jq '.process.args = ["/bin/true"] | .process.terminal = false | .root.readonly = false
-        | .process.capabilities.ambient = []' "$B/config.json" >"$B/config.new"
-    mv "$B/config.new" "$B/config.json"
+    # runc's default spec, with: /bin/true, no terminal, writable root, the shared rootfs
+    # by absolute path. The ambient capability set is emptied: runc's spec lists ambient
+    # caps without inheritable ones, which the kernel refuses to raise; runc and crun
+    # ignore that, sysctr-oci fails ("PR_CAP_AMBIENT_RAISE failure: Operation not
+    # permitted"). Same config for all three.
+    jq --arg root "$B/rootfs" '.process.args = ["/bin/true"] | .process.terminal = false
+        | .root.path = $root | .root.readonly = false
+        | .process.capabilities.ambient = []' "$B/config.json" >"$B/base.json"
+    # One bundle per variant and runtime:
+    #   cg:   linux.cgroupsPath = /<prefix>cg/<runtime>: every runtime creates, joins and
+    #         removes a cgroup in every hierarchy (equal work);
+    #   nocg: runc spec's default, no cgroupsPath: each runtime does what it does then
+    #         (runc and crun make /<id> cgroups, sysctr-oci makes none).
+    for v in $BENCH_VARIANTS; do
+        for rt in sysctr-oci crun runc; do
+            mkdir -p "$B/$v-$rt"
+            if [ "$v" = cg ]; then
+                jq --arg p "/${BENCH_ID_PREFIX}cg/$rt" '.linux.cgroupsPath = $p' \
+                    "$B/base.json" >"$B/$v-$rt/config.json"
+            else
+                jq 'del(.linux.cgroupsPath)' "$B/base.json" >"$B/$v-$rt/config.json"
+            fi
+        done
+    done
     mkdir -p "$W/oci/sysctr-oci" "$W/oci/crun" "$W/oci/runc"
     if ((MASK_V2)); then
         echo "trivial runs: private mount ns with $HYBRID_CTL hidden (crun refuses hybrid" \
             "hosts whose cgroup2 offers '$(tr '\n' ' ' <"$HYBRID_CTL" | sed 's/ $//')'); all three runtimes alike" >>"$RES/notes"
     fi
-    log "bench: trivial bundle, $BENCH_N_TRIVIAL runs x 3 runtimes x 2 modes"
+    [[ " $BENCH_VARIANTS " == *" cg "* ]] &&
+        echo "trivial run rows: busybox /bin/true, runc spec config with linux.cgroupsPath set, so each runtime creates, joins and removes a cgroup in every hierarchy" >>"$RES/notes"
+    [[ " $BENCH_VARIANTS " == *" nocg "* ]] &&
+        echo "'no cgroupsPath' rows: runc spec's default config as is; there runc and crun still make a /<id> cgroup, sysctr-oci makes none" >>"$RES/notes"
+    log "bench: trivial bundle, $BENCH_N_TRIVIAL runs x 3 runtimes x 2 modes x variants: $BENCH_VARIANTS"
     oci_ns bash "$SELF" --trivial-inner "$W"
-    local rt
     for rt in sysctr-oci crun runc; do
         if [ -s "$RES/leaks.$rt" ]; then
             echo "$rt: $(wc -l <"$RES/leaks.$rt") run(s) left state behind" >>"$RES/notes"
@@ -466,7 +529,7 @@ report() {
     echo "N boot=$BENCH_N trivial=$BENCH_N_TRIVIAL; load avg before: $load_before, after: $load_after"
     echo "median [min-max]; ratio = sysctr median / anchor median (< 1: sysctr faster)"
     echo
-    local f="%-32s %-20s %-40s %s\n"
+    local f="%-33s %-21s %-46s %s\n"
     # shellcheck disable=SC2059
     printf "$f" figure sysctr anchor "ratio (sysctr/anchor)"
     if section boot; then
@@ -477,13 +540,20 @@ report() {
         printf "$f" "  first boot, warm-up (ms)" "$(cell firstboot.sys)" "LXC $(cell firstboot.lxc)" "$(ratio firstboot.sys firstboot.lxc)"
     fi
     if section trivial; then
-        local m
-        for m in b2b idle; do
-            local name="trivial run back-to-back (ms)"
-            [ $m = idle ] && name="trivial run after ${BENCH_IDLE}s idle (ms)"
-            printf "$f" "$name" "$(cell triv-$m.sysctr-oci)" \
-                "crun $(cell triv-$m.crun) / runc $(cell triv-$m.runc)" \
-                "$(ratio triv-$m.sysctr-oci triv-$m.crun) / $(ratio triv-$m.sysctr-oci triv-$m.runc)"
+        local v m name
+        for v in $BENCH_VARIANTS; do
+            for m in b2b idle; do
+                if [ $v = cg ]; then
+                    name="trivial run back-to-back (ms)"
+                    [ $m = idle ] && name="trivial run after ${BENCH_IDLE}s idle (ms)"
+                else
+                    name="  no cgroupsPath, back-to-back"
+                    [ $m = idle ] && name="  no cgroupsPath, after idle"
+                fi
+                printf "$f" "$name" "$(cell triv-$v-$m.sysctr-oci)" \
+                    "crun $(cell triv-$v-$m.crun) / runc $(cell triv-$v-$m.runc)" \
+                    "$(ratio triv-$v-$m.sysctr-oci triv-$v-$m.crun) / $(ratio triv-$v-$m.sysctr-oci triv-$v-$m.runc)"
+            done
         done
         if ((BENCH_N_RSS > 0)); then
             printf "$f" "trivial run peak RSS (KB)" "$(cell rss.sysctr-oci 1)" \

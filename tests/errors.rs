@@ -290,6 +290,26 @@ fn unknown_key_in_edited_config_refuses_start() {
     assert_eq!(env.status(&name), "STOPPED");
 }
 
+/// A broken hand edit must not hide the other containers from `list`, nor make the broken
+/// one impossible to delete.
+#[test]
+fn broken_config_is_listed_with_its_error_and_can_be_deleted() {
+    let env = Env::new();
+    let rootfs = empty_rootfs(&env);
+    let (good, bad) = (env.name("good"), env.name("bad"));
+    env.ok(&["create", &good, "--rootfs", &rootfs]);
+    env.ok(&["create", &bad, "--rootfs", &rootfs]);
+    let cfg = env.state.join("containers").join(&bad).join("config.toml");
+    std::fs::write(&cfg, "created = 1\nbogus = 2\n").unwrap();
+    let list: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--format", "json"])).unwrap();
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    let broken = list.as_array().unwrap().iter().find(|c| c["name"] == bad.as_str()).unwrap();
+    assert!(broken["error"].as_str().unwrap().contains("bogus"), "{broken}");
+    env.ok(&["delete", &bad]);
+    assert!(!env.state.join("containers").join(&bad).exists());
+}
+
 /// A misspelt top-level field in a hand-edited `config.toml` is refused in one line too
 /// (not the TOML parser's multi-line excerpt), naming the field.
 #[test]
@@ -343,13 +363,13 @@ fn missing_container_is_refused_without_touching_disk() {
     let rootfs = empty_rootfs(&env);
     // Another container exists, so the instance's directories do too.
     env.ok(&["create", &env.name("other"), "--rootfs", &rootfs]);
-    let missing = env.name("missing");
+    // A name of its own per verb: one verb leaving a trace must not hide another's.
     let mut r = Refusals::default();
     for verb in ["start", "stop", "restart", "delete", "info"] {
-        r.check(&env, &[verb, &missing], "does not exist");
+        r.check(&env, &[verb, &env.name(&format!("no-{verb}"))], "does not exist");
     }
-    r.check(&env, &["delete", "--force", &missing], "does not exist");
-    r.check(&env, &["exec", &missing, "--", "true"], "does not exist");
+    r.check(&env, &["delete", "--force", &env.name("no-delete-force")], "does not exist");
+    r.check(&env, &["exec", &env.name("no-exec"), "--", "true"], "does not exist");
     r.assert_all_ok();
 }
 

@@ -390,6 +390,7 @@ fn etc_symlink_to_host_root_never_writes_host_etc() {
     let before = HostView::take(&sentinel);
     let out = env.sysctr(&["start", &name]);
     if out.status.success() {
+        eprintln!("a rootfs with /etc -> / boots");
         assert_eq!(env.status(&name), "RUNNING");
         let (code, _) = env.exec(&name, &["true"]);
         assert_eq!(code, 0, "exec into the running container failed");
@@ -397,7 +398,7 @@ fn etc_symlink_to_host_root_never_writes_host_etc() {
         // namespace, but do not rely on that).
         env.ok(&["delete", "--force", &name]);
     } else {
-        one_error_line(&String::from_utf8_lossy(&out.stderr));
+        eprintln!("a rootfs with /etc -> / is refused: {}", one_error_line(&String::from_utf8_lossy(&out.stderr)));
         assert_eq!(env.status(&name), "STOPPED");
         env.ok(&["delete", &name]);
     }

@@ -50,6 +50,9 @@ pub struct Container {
     pub restarts: u32,
     pub last_exit: Option<LastExit>,
     pub config: BTreeMap<String, String>,
+    /// Why the container's configuration cannot be used (a hand edit gone wrong).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// `create` request.

@@ -32,6 +32,9 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
     if let Some(e) = &c.last_exit {
         println!("Last exit: {} ({} ago)", e.reason, super::age(e.at));
     }
+    if let Some(e) = &c.error {
+        println!("Config error: {e}");
+    }
     for (k, v) in &c.config {
         println!("Config: {k}={v}");
     }

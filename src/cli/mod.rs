@@ -13,8 +13,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::client::Client;
-use crate::storage::Paths;
+use crate::client::{Client, Paths};
 
 #[derive(Debug, Parser)]
 #[command(name = "sysctr", about = "System containers: boot whole Linux distributions with their own init", version)]

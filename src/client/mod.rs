@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use crate::api;
 use crate::manager::Manager;
-use crate::storage::Paths;
+
 
 pub use crate::manager::Error;
+pub use crate::storage::Paths;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub struct Client {

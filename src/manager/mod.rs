@@ -25,7 +25,7 @@ pub enum Error {
     Exists(String),
     #[error("container {0} is running; stop it first (`sysctr stop {0}`) or use --force")]
     Running(String),
-    #[error("container {0} is already running")]
+    #[error("container {0} is already running; `sysctr restart {0}` boots it again")]
     AlreadyRunning(String),
     #[error("container {0} is not running; start it with `sysctr start {0}`")]
     NotRunning(String),
@@ -86,8 +86,26 @@ impl Manager {
         Ok(Manager { paths, exe })
     }
 
+    /// Lock an existing container (its directory). Checks the name first, so a bad name
+    /// never reaches the filesystem.
     fn lock(&self, name: &str) -> Result<Lock> {
-        Ok(Lock::acquire(&self.paths.lock_file(name))?)
+        validate_name(name)?;
+        let dir = self.paths.container(name);
+        if !std::fs::symlink_metadata(&dir).map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(Error::NotFound(name.into()));
+        }
+        Ok(Lock::acquire(&dir)?)
+    }
+
+    /// The runtime that runs a container now: the one recorded at its start, else the one
+    /// its config chooses.
+    fn current_runtime(&self, name: &str, obs: &Observed) -> Result<RuntimeCommand> {
+        match &obs.monitor {
+            Some(m) if !m.runtime.is_empty() => {
+                Ok(RuntimeCommand { argv: m.runtime.clone(), root: m.runtime_root.clone(), id: name.into() })
+            }
+            _ => self.runtime(name, &self.load(name).unwrap_or_default()),
+        }
     }
 
     fn load(&self, name: &str) -> Result<ContainerConfig> {
@@ -142,13 +160,16 @@ impl Manager {
         if !std::fs::metadata(&src).map(|m| m.is_dir()).unwrap_or(false) {
             return Err(Error::NoRootfs(src));
         }
-        let _lock = self.lock(&req.name)?;
         let dir = self.paths.container(&req.name);
-        if dir.exists() {
+        if std::fs::symlink_metadata(&dir).is_ok() {
             return Err(Error::Exists(req.name.clone()));
         }
         let containers = self.paths.containers();
         std::fs::create_dir_all(&containers).map_err(|source| Error::Io { what: "create the containers directory", source })?;
+        let _lock = Lock::acquire(&containers)?;
+        if std::fs::symlink_metadata(&dir).is_ok() {
+            return Err(Error::Exists(req.name.clone()));
+        }
         let tmp = containers.join(format!(".{}.creating", req.name));
         storage::remove_tree(&tmp)?;
         let mut revert = Revert::new();
@@ -180,8 +201,10 @@ impl Manager {
         if obs.status() != api::Status::Stopped {
             return Err(Error::AlreadyRunning(name.into()));
         }
-        let runtime = self.runtime(name, &cfg)?;
+        let runtime = self.current_runtime(name, &obs)?;
         self.cleanup(name, &runtime)?;
+        // A bad runtime choice or host config fails here, not later in the monitor.
+        self.runtime(name, &cfg)?;
         let mut warnings = raise_inotify_limit();
         let rootfs = self.paths.rootfs(name);
         if !std::fs::symlink_metadata(&rootfs).map(|m| m.is_dir()).unwrap_or(false) {
@@ -245,9 +268,8 @@ impl Manager {
     }
 
     fn stop_locked(&self, name: &str, timeout: Duration, force: bool) -> Result<()> {
-        let cfg = self.load(name)?;
-        let runtime = self.runtime(name, &cfg)?;
         let obs = self.observe(name);
+        let runtime = self.current_runtime(name, &obs)?;
         let Some(mon) = obs.monitor.as_ref().filter(|_| obs.status() != api::Status::Stopped) else {
             self.cleanup(name, &runtime)?;
             return Err(Error::NotRunning(name.into()));
@@ -300,7 +322,6 @@ impl Manager {
     /// Remove a container and everything of it. A running one needs `force`.
     pub fn delete(&self, name: &str, force: bool) -> Result<()> {
         let _lock = self.lock(name)?;
-        let cfg = self.load(name)?;
         if self.observe(name).status() != api::Status::Stopped {
             if !force {
                 return Err(Error::Running(name.into()));
@@ -310,11 +331,10 @@ impl Manager {
                 Err(e) => return Err(e),
             }
         }
-        let runtime = self.runtime(name, &cfg)?;
+        let runtime = self.current_runtime(name, &self.observe(name))?;
         self.cleanup(name, &runtime)?;
         storage::remove_tree(&self.paths.run_container(name))?;
         storage::remove_tree(&self.paths.container(name))?;
-        let _ = std::fs::remove_file(self.paths.lock_file(name));
         Ok(())
     }
 
@@ -331,7 +351,14 @@ impl Manager {
     }
 
     pub fn info(&self, name: &str) -> Result<api::Container> {
-        let cfg = self.load(name)?;
+        validate_name(name)?;
+        let (cfg, error) = match self.load(name) {
+            Ok(c) => (c, None),
+            Err(e @ Error::Storage(_)) if self.paths.container(name).is_dir() => {
+                (ContainerConfig::default(), Some(crate::runtime::chain(&e)))
+            }
+            Err(e) => return Err(e),
+        };
         let runtime = cfg.config.get("runtime").cloned().unwrap_or_else(|| {
             HostConfig::load(&self.paths.config).ok().and_then(|h| h.runtime).unwrap_or_else(|| "builtin".into())
         });
@@ -353,6 +380,7 @@ impl Manager {
                 at: e.at,
             }),
             config: cfg.config,
+            error,
         })
     }
 

@@ -134,7 +134,8 @@ pub fn run(cfg: Config, report: &mut dyn Write) -> Result<()> {
         init_start_time: 0,
         started: now(),
         restarts: 0,
-        runtime: cfg.runtime.argv.join(" "),
+        runtime: cfg.runtime.argv.clone(),
+        runtime_root: cfg.runtime.root.clone(),
     };
     let mut booted = match boot(&cfg, &sfd) {
         Ok(b) => b,

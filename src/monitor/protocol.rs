@@ -15,7 +15,10 @@ pub struct MonitorState {
     pub started: u64,
     /// Guest reboots handled so far.
     pub restarts: u32,
-    pub runtime: String,
+    /// The runtime that runs this container (its command line up to the verb, and its
+    /// `--root`): stop and cleanup use exactly this, whatever the config says meanwhile.
+    pub runtime: Vec<String>,
+    pub runtime_root: std::path::PathBuf,
 }
 
 /// Why init ended. In a pid namespace the kernel turns the guest's reboot(2) into a signal

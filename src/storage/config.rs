@@ -3,7 +3,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{write_atomic, Error, Result};
+use super::{parse_error, write_atomic, Error, Result};
 
 /// One configuration key a container accepts: its name (a trailing `*` takes any suffix)
 /// and how its value is checked.
@@ -70,9 +70,8 @@ pub struct ContainerConfig {
 impl ContainerConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
-        let cfg: ContainerConfig =
-            toml::from_str(&text).map_err(|source| Error::Parse { path: path.to_owned(), source })?;
-        cfg.validate()?;
+        let cfg: ContainerConfig = toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))?;
+        cfg.validate().map_err(|e| Error::InFile { path: path.to_owned(), source: Box::new(e) })?;
         Ok(cfg)
     }
 
@@ -106,9 +105,9 @@ impl HostConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HostConfig::default()),
             Err(source) => return Err(Error::Read { path: path.to_owned(), source }),
         };
-        let cfg: HostConfig = toml::from_str(&text).map_err(|source| Error::Parse { path: path.to_owned(), source })?;
+        let cfg: HostConfig = toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))?;
         if let Some(r) = &cfg.runtime {
-            validate_key("runtime", r)?;
+            validate_key("runtime", r).map_err(|e| Error::InFile { path: path.to_owned(), source: Box::new(e) })?;
         }
         Ok(cfg)
     }
@@ -134,9 +133,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("config.toml");
         std::fs::write(&p, "created = 1\nbogus = 2\n").unwrap();
-        assert!(matches!(ContainerConfig::load(&p), Err(Error::Parse { .. })));
+        let e = ContainerConfig::load(&p).unwrap_err();
+        assert!(matches!(e, Error::Parse { line: 2, .. }), "{e:?}");
+        assert!(!e.to_string().contains('\n'), "one line: {e}");
+        assert!(e.to_string().contains("bogus"), "{e}");
         std::fs::write(&p, "created = 1\n[config]\n\"limits.nope\" = \"1\"\n").unwrap();
-        assert!(matches!(ContainerConfig::load(&p), Err(Error::UnknownKey { .. })));
+        let e = ContainerConfig::load(&p).unwrap_err();
+        assert!(matches!(&e, Error::InFile { source, .. } if matches!(**source, Error::UnknownKey { .. })), "{e:?}");
     }
 
     #[test]

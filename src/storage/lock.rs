@@ -1,29 +1,49 @@
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
 
 use super::{Error, Result};
 
-/// An exclusive advisory lock on one container, held until dropped. Every operation that
-/// changes a container (create, start, stop, delete) holds it, so two CLIs cannot interleave.
+/// An exclusive advisory lock on a directory (flock on the directory itself, so no lock file
+/// is ever made), held until dropped. Operations on a container lock its directory; create
+/// locks the containers directory, so two CLIs cannot interleave on one container.
 pub struct Lock {
-    _file: Flock<File>,
+    _dir: Flock<File>,
 }
 
 impl Lock {
+    /// Lock directory `path`, which must exist (and not be a symlink).
     pub fn acquire(path: &Path) -> Result<Lock> {
-        let err = |source| Error::Lock { path: path.to_owned(), source };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.to_owned(), source: e })?;
-        }
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let dir = File::options()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
-            .map_err(|e| Error::Write { path: path.to_owned(), source: e })?;
-        let file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| err(e))?;
-        Ok(Lock { _file: file })
+            .map_err(|source| Error::Read { path: path.to_owned(), source })?;
+        let dir = Flock::lock(dir, FlockArg::LockExclusive).map_err(|(_, e)| Error::Lock { path: path.to_owned(), source: e })?;
+        Ok(Lock { _dir: dir })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_waits_for_the_first() {
+        let t = tempfile::tempdir().unwrap();
+        let l = Lock::acquire(t.path()).unwrap();
+        let p = t.path().to_owned();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let h = std::thread::spawn(move || {
+            let _l2 = Lock::acquire(&p).unwrap();
+            tx.send(()).unwrap();
+        });
+        assert!(rx.recv_timeout(std::time::Duration::from_millis(100)).is_err(), "the second lock must wait");
+        drop(l);
+        rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        h.join().unwrap();
+        assert!(std::fs::read_dir(t.path()).unwrap().next().is_none(), "no lock file made");
     }
 }

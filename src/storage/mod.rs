@@ -23,8 +23,10 @@ pub enum Error {
     UnknownKey { key: String, known: String },
     #[error("invalid value {value:?} for {key}: {reason}")]
     InvalidValue { key: String, value: String, reason: String },
-    #[error("cannot parse {path}")]
-    Parse { path: PathBuf, #[source] source: toml::de::Error },
+    #[error("{path} line {line}: {message}; fix that line")]
+    Parse { path: PathBuf, line: usize, message: String },
+    #[error("{path}")]
+    InFile { path: PathBuf, #[source] source: Box<Error> },
     #[error("cannot read {path}")]
     Read { path: PathBuf, #[source] source: std::io::Error },
     #[error("cannot write {path}")]
@@ -38,6 +40,21 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A TOML error as one line: where, and what (toml's own Display spans several lines).
+fn parse_error(path: &std::path::Path, text: &str, e: &toml::de::Error) -> Error {
+    let mut line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1)).unwrap_or(1);
+    // serde reports an unknown top-level key against the whole document: find its line.
+    if let Some(key) = e.message().strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+        if let Some(i) = text.lines().position(|l| {
+            let l = l.trim_start().trim_start_matches('"');
+            l.starts_with(key) && l[key.len()..].trim_start_matches('"').trim_start().starts_with('=')
+        }) {
+            line = i + 1;
+        }
+    }
+    Error::Parse { path: path.to_owned(), line, message: e.message().replace('\n', " ").trim().to_owned() }
+}
 
 /// Write `data` to `path` atomically: a temp file beside it, fsync, rename, fsync of the dir.
 /// A reader sees the old content or the new, never a torn file.

@@ -69,9 +69,6 @@ impl Paths {
     pub fn monitor_state(&self, name: &str) -> PathBuf {
         self.run_container(name).join("monitor.json")
     }
-    pub fn lock_file(&self, name: &str) -> PathBuf {
-        self.run.join("locks").join(format!("{name}.lock"))
-    }
     /// `--root` of the OCI runtime named `runtime` (a state dir per runtime, as runc keeps).
     pub fn runtime_root(&self, runtime: &str) -> PathBuf {
         let tag = Path::new(runtime).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -47,9 +47,17 @@ impl Env {
         Env { state: dir.join("state"), run: dir.join("run"), dir, tag }
     }
 
-    /// A container name unique to this test run: `base-<tag>`.
+    /// A container name unique to this test run: `base-<tag>`. Recorded in
+    /// `$SYSCTR_TEST_NAMES` when set, for the leak check after the suite.
     pub fn name(&self, base: &str) -> String {
-        format!("{base}-{}", self.tag)
+        let name = format!("{base}-{}", self.tag);
+        if let Some(file) = std::env::var_os("SYSCTR_TEST_NAMES") {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
+                let _ = writeln!(f, "{name}");
+            }
+        }
+        name
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {

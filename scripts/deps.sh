@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install what building, running and testing sysctr needs on a Debian host (idempotent).
+set -euo pipefail
+want=()
+need() { command -v "$1" >/dev/null 2>&1 || want+=("$2"); }
+need debootstrap debootstrap
+need busybox busybox-static
+need runc runc
+need crun crun
+need lxc-start lxc
+need hyperfine hyperfine
+need cp coreutils
+need flock util-linux
+need ldd libc-bin
+[ -e /bin/busybox ] || [ -e /usr/bin/busybox ] || want+=(busybox-static)
+if [ ${#want[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${want[@]}"
+fi
+command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is required: https://rustup.rs" >&2; exit 1; }

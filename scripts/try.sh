@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The main job on a fresh host: build sysctr, make a Debian 12 root filesystem (debootstrap,
+# cached), create a container `web1` from it, boot it and show systemd running inside.
+#   sudo scripts/try.sh [NAME]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=${1:-web1}
+scripts/deps.sh
+cargo build --release
+sysctl -q -w fs.inotify.max_user_instances=1024 || true
+rootfs=/var/tmp/sysctr-test/debian-12
+tests/fixtures/debian-rootfs.sh bookworm "$rootfs"
+S=target/release/sysctr
+$S info "$name" >/dev/null 2>&1 || $S create "$name" --rootfs "$rootfs"
+$S start "$name" || true
+for _ in $(seq 100); do
+    state=$($S exec "$name" -- systemctl is-system-running 2>/dev/null || true)
+    [ "$state" = running ] || [ "$state" = degraded ] && break
+    sleep 0.1
+done
+$S list
+echo "systemd in $name: $state"
+echo "try: $S exec $name -- systemctl status --no-pager; $S stop $name; $S delete $name"
