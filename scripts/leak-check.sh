@@ -13,7 +13,7 @@ grep -q '/tmp/sysctr-it-' /proc/self/mountinfo && leak "mounts: $(grep -o '/tmp/
 for p in /proc/[0-9]*; do
     root=$(readlink "$p/root" 2>/dev/null) || continue
     case $root in /tmp/sysctr-it-*) leak "process ${p#/proc/} ($(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)) rooted in $root" ;; esac
-    if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -q '^SYSCTR_RUN_DIR=/tmp/sysctr-it-'; then
+    if { tr "\0" "\n" < "$p/environ"; } 2>/dev/null | grep -q "^SYSCTR_RUN_DIR=/tmp/sysctr-it-"; then
         leak "process ${p#/proc/} ($(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)) of a test instance"
     fi
 done
