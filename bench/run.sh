@@ -193,7 +193,10 @@ fi
 
 if ((BENCH_BUILD)); then
     log "bench: cargo build --release"
-    (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
+    if ! build_out=$(cd "$REPO" && cargo build --release 2>&1); then
+        printf '%s\n' "$build_out" | tail -30 >&2
+        die "cargo build --release failed"
+    fi
 fi
 [ -x "$SYSCTR" ] && [ -x "$SYSCTR_OCI" ] || die "missing $SYSCTR or $SYSCTR_OCI (build first)"
 

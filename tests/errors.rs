@@ -6,38 +6,14 @@
 
 mod common;
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Every entry below `dir` (symlinks not followed): path, type, mode, size, mtime.
+/// Every entry below `dir`, symlinks not followed (see `common::tree_snapshot`).
 fn snapshot(dir: &Path) -> Vec<String> {
-    fn walk(p: &Path, out: &mut Vec<String>) {
-        let Ok(m) = std::fs::symlink_metadata(p) else { return };
-        let ft = m.file_type();
-        let kind = if ft.is_symlink() {
-            format!("link -> {}", std::fs::read_link(p).map(|t| t.display().to_string()).unwrap_or_default())
-        } else if ft.is_dir() {
-            "dir".into()
-        } else {
-            "file".into()
-        };
-        out.push(format!("{} {kind} mode={:o} size={} mtime={}.{:09}", p.display(), m.mode(), m.size(), m.mtime(), m.mtime_nsec()));
-        if ft.is_dir() {
-            if let Ok(rd) = std::fs::read_dir(p) {
-                let mut names: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-                names.sort();
-                for n in names {
-                    walk(&n, out);
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, &mut out);
-    out
+    tree_snapshot(dir)
 }
 
 /// A snapshot once it stops changing (a running guest may still be writing its console

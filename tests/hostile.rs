@@ -7,8 +7,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,49 +15,6 @@ use common::*;
 // ---------------------------------------------------------------------------------------
 // Observing the host
 // ---------------------------------------------------------------------------------------
-
-/// Everything below `dir`, one line per entry: path, type, mode, size, mtime, and a hash of
-/// a file's bytes or a symlink's target. Symlinks are never followed.
-fn tree_snapshot(dir: &Path) -> Vec<String> {
-    fn walk(p: &Path, out: &mut Vec<String>) {
-        let Ok(m) = std::fs::symlink_metadata(p) else {
-            out.push(format!("{} (absent)", p.display()));
-            return;
-        };
-        let ft = m.file_type();
-        let what = if ft.is_symlink() {
-            format!("link -> {}", std::fs::read_link(p).unwrap().display())
-        } else if ft.is_file() {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            std::fs::read(p).unwrap().hash(&mut h);
-            format!("file {:016x}", h.finish())
-        } else if ft.is_dir() {
-            "dir".to_owned()
-        } else if ft.is_char_device() || ft.is_block_device() {
-            format!("DEVICE rdev={:x}", m.rdev())
-        } else {
-            "other".to_owned()
-        };
-        out.push(format!(
-            "{} {what} mode={:o} size={} mtime={}.{:09}",
-            p.display(),
-            m.mode(),
-            m.size(),
-            m.mtime(),
-            m.mtime_nsec()
-        ));
-        if ft.is_dir() {
-            let mut names: Vec<PathBuf> = std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()).collect();
-            names.sort();
-            for n in names {
-                walk(&n, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, &mut out);
-    out
-}
 
 /// A directory of the test's own, outside any rootfs, with a few files in it: what a
 /// hostile symlink points at. Its snapshot must never change.
@@ -70,30 +25,9 @@ fn make_sentinel(dir: &Path) -> PathBuf {
     dir.to_owned()
 }
 
-/// Undo mountinfo's octal escapes (`\040` for a space, ...).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push(u8::from_str_radix(&s[i + 1..i + 4], 8).unwrap());
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Mount points of this (the host's) mount namespace.
 fn mount_targets() -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(unescape))
-        .collect()
+    sysctr::sys::mountinfo::read_self().unwrap().into_iter().map(|m| m.mount_point.display().to_string()).collect()
 }
 
 /// Host mount points that no test of this repository makes on purpose, as a multiset

@@ -2,16 +2,8 @@ use std::time::Duration;
 
 use crate::client::Client;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    pub name: String,
-    /// Seconds to wait for a clean halt before killing.
-    #[arg(short, long, default_value_t = 30)]
-    pub timeout: u64,
-    /// Kill at once instead of a clean halt.
-    #[arg(short, long)]
-    pub force: bool,
-}
+/// The same arguments as `stop`: how the running container is halted first.
+pub type Args = super::stop::Args;
 
 pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
     super::warn(&client.restart(&a.name, Duration::from_secs(a.timeout), a.force)?);

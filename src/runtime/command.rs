@@ -32,15 +32,7 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 pub enum Verb {
     /// Create a container: everything is set up, its process waits for `start`.
-    Create {
-        #[arg(short, long, default_value = ".")]
-        bundle: PathBuf,
-        #[arg(long = "console-socket")]
-        console_socket: Option<PathBuf>,
-        #[arg(long = "pid-file")]
-        pid_file: Option<PathBuf>,
-        id: String,
-    },
+    Create(CreateArgs),
     /// Let a created container's process run.
     Start { id: String },
     /// Print the container's OCI state as JSON.
@@ -62,16 +54,28 @@ pub enum Verb {
     },
     /// create + start, then wait for the process and delete; exits with its status.
     Run {
-        #[arg(short, long, default_value = ".")]
-        bundle: PathBuf,
-        #[arg(long = "console-socket")]
-        console_socket: Option<PathBuf>,
-        #[arg(long = "pid-file")]
-        pid_file: Option<PathBuf>,
+        #[command(flatten)]
+        create: CreateArgs,
         #[arg(short, long)]
         detach: bool,
-        id: String,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    pub id: String,
+}
+
+impl CreateArgs {
+    fn options(&self) -> CreateOptions<'_> {
+        CreateOptions { bundle: &self.bundle, console_socket: self.console_socket.as_deref(), pid_file: self.pid_file.as_deref() }
+    }
 }
 
 /// Run one verb; the process exit code.
@@ -81,9 +85,7 @@ pub fn main(args: Args) -> i32 {
     }
     let rt = Runtime { root: args.root.clone(), cgroup_root: "/sys/fs/cgroup".into() };
     let result: super::Result<i32> = match &args.verb {
-        Verb::Create { bundle, console_socket, pid_file, id } => rt
-            .create(id, &CreateOptions { bundle, console_socket: console_socket.as_deref(), pid_file: pid_file.as_deref() })
-            .map(|_| 0),
+        Verb::Create(c) => rt.create(&c.id, &c.options()).map(|_| 0),
         Verb::Start { id } => rt.start(id).map(|()| 0),
         Verb::State { id } => rt.state(id).map(|s| {
             println!("{}", serde_json::to_string_pretty(&s).expect("state serialises"));
@@ -91,14 +93,8 @@ pub fn main(args: Args) -> i32 {
         }),
         Verb::Kill { id, signal, .. } => rt.kill(id, signal).map(|()| 0),
         Verb::Delete { force, id } => rt.delete(id, *force).map(|()| 0),
-        Verb::Run { bundle, console_socket, pid_file, detach, id } => {
-            let opts = CreateOptions { bundle, console_socket: console_socket.as_deref(), pid_file: pid_file.as_deref() };
-            if *detach {
-                rt.create(id, &opts).and_then(|_| rt.start(id)).map(|()| 0)
-            } else {
-                rt.run(id, &opts)
-            }
-        }
+        Verb::Run { create: c, detach: true } => rt.create(&c.id, &c.options()).and_then(|_| rt.start(&c.id)).map(|()| 0),
+        Verb::Run { create: c, detach: false } => rt.run(&c.id, &c.options()),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,8 @@
 //! Every container a test makes is deleted when its `Env` drops, failed tests included.
 #![allow(dead_code)]
 
+use std::hash::{Hash, Hasher};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -234,5 +236,48 @@ pub fn host_cgroup_top_level() -> Vec<String> {
     }
     out.sort();
     out.dedup();
+    out
+}
+
+/// Everything below `dir`, one line per entry: path, type, mode, size, mtime, and a hash of
+/// a file's bytes or a symlink's target. Symlinks are never followed.
+pub fn tree_snapshot(dir: &Path) -> Vec<String> {
+    fn walk(p: &Path, out: &mut Vec<String>) {
+        let Ok(m) = std::fs::symlink_metadata(p) else {
+            out.push(format!("{} (absent)", p.display()));
+            return;
+        };
+        let ft = m.file_type();
+        let what = if ft.is_symlink() {
+            format!("link -> {}", std::fs::read_link(p).unwrap().display())
+        } else if ft.is_file() {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::fs::read(p).unwrap().hash(&mut h);
+            format!("file {:016x}", h.finish())
+        } else if ft.is_dir() {
+            "dir".to_owned()
+        } else if ft.is_char_device() || ft.is_block_device() {
+            format!("DEVICE rdev={:x}", m.rdev())
+        } else {
+            "other".to_owned()
+        };
+        out.push(format!(
+            "{} {what} mode={:o} size={} mtime={}.{:09}",
+            p.display(),
+            m.mode(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec()
+        ));
+        if ft.is_dir() {
+            let mut names: Vec<PathBuf> = std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()).collect();
+            names.sort();
+            for n in names {
+                walk(&n, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
     out
 }
