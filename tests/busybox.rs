@@ -14,10 +14,7 @@ fn assert_no_trace(env: &Env, name: &str, pids: &[i64]) {
     for d in env.container_dirs(name) {
         assert!(!d.exists(), "{d:?} left behind");
     }
-    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let cg = h.path().join("sysctr").join(name);
-        assert!(!cg.exists(), "cgroup {cg:?} left behind");
-    }
+    assert_no_cgroup(name);
     if let Ok(rd) = std::fs::read_dir(env.run.join("runtime")) {
         for rt in rd.flatten() {
             assert!(!rt.path().join(name).exists(), "runtime state of {name} left in {:?}", rt.path());
@@ -160,6 +157,13 @@ fn probe_inside_sees_a_proper_system_container() {
     assert!(cg.lines().all(|l| l.ends_with(":/")), "{cg}");
     assert_eq!(p["cgroupfs"]["fstype"], "cgroup2");
     assert_eq!(p["cgroupfs"]["writable"], true);
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        // Pure v2 host: the controllers are delegated to the container's subtree.
+        let ctrl = p["cgroupfs"]["controllers"].as_str().unwrap();
+        for c in ["cpu", "memory", "pids"] {
+            assert!(ctrl.split_whitespace().any(|x| x == c), "{c} not delegated: {ctrl}");
+        }
+    }
     let mounts = p["mounts"].as_array().unwrap();
     let mount = |t: &str| mounts.iter().rev().find(|m| m["target"] == t).unwrap_or_else(|| panic!("{t} not mounted"));
     assert_eq!(mount("/dev")["fstype"], "tmpfs");

@@ -258,9 +258,7 @@ fn unknown_key_in_edited_config_refuses_start() {
     assert!(msg.contains("limits.bogus"), "the error does not name the key: {msg}");
     let run = env.run.join("containers").join(&name);
     assert!(!run.join("monitor.json").exists(), "a monitor was started");
-    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        assert!(!h.path().join("sysctr").join(&name).exists(), "a cgroup was made in {:?}", h.path());
-    }
+    assert_no_cgroup(&name);
 
     std::fs::write(&cfg, orig).unwrap();
     assert_eq!(env.status(&name), "STOPPED");

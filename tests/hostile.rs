@@ -91,13 +91,6 @@ impl HostView {
     }
 }
 
-fn assert_no_cgroup(name: &str) {
-    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let cg = h.path().join("sysctr").join(name);
-        assert!(!cg.exists(), "cgroup {cg:?} left behind");
-    }
-}
-
 /// A single-line `Error: ...` on stderr (warnings aside).
 fn one_error_line(stderr: &str) -> &str {
     let lines: Vec<&str> = stderr.trim().lines().filter(|l| !l.starts_with("warning: ")).collect();

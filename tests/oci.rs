@@ -75,7 +75,7 @@ fn run_propagates_the_exit_status_and_cleans_up() {
     let out = oci(&env.run, &["run", "--bundle", b.to_str().unwrap(), "t"]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!env.run.join("t").exists(), "state removed");
-    assert!(!Path::new("/sys/fs/cgroup/memory").join(&cg).exists() && !Path::new("/sys/fs/cgroup").join(&cg).exists());
+    assert_no_cgroup(cg.trim_start_matches("sysctr/"));
 }
 
 #[test]
@@ -111,9 +111,7 @@ fn create_start_state_kill_delete() {
     assert!(wait_for(std::time::Duration::from_secs(5), || state(&env.run, &name)["status"] == "stopped"));
     assert!(oci(&env.run, &["delete", &name]).status.success());
     assert!(!oci(&env.run, &["state", &name]).status.success());
-    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        assert!(!h.path().join("sysctr").join(&name).exists());
-    }
+    assert_no_cgroup(&name);
 }
 
 #[test]

@@ -89,7 +89,8 @@ fn cgroupfs() -> Value {
     if writable {
         let _ = std::fs::remove_dir(probe_dir);
     }
-    json!({ "fstype": kind, "writable": writable })
+    let controllers = read("/sys/fs/cgroup/cgroup.controllers").map(|c| c.trim().to_owned());
+    json!({ "fstype": kind, "writable": writable, "controllers": controllers })
 }
 
 fn main() {

@@ -218,6 +218,25 @@ pub fn debian_rootfs(suite: &str) -> PathBuf {
     dest
 }
 
+/// Where container `name`'s cgroup may be, on either host layout: `sysctr/NAME` at the
+/// root of a pure v2 host, and in every v1/hybrid hierarchy.
+pub fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
+    let mut out = vec![Path::new("/sys/fs/cgroup/sysctr").join(name)];
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        if h.path().is_dir() {
+            out.push(h.path().join("sysctr").join(name));
+        }
+    }
+    out
+}
+
+/// Panics if any cgroup of container `name` exists.
+pub fn assert_no_cgroup(name: &str) {
+    for cg in cgroup_dirs(name) {
+        assert!(!cg.exists(), "cgroup {cg:?} left behind");
+    }
+}
+
 /// Top-level directory names of every host cgroup hierarchy: what a guest's systemd must
 /// never add to.
 pub fn host_cgroup_top_level() -> Vec<String> {
