@@ -305,8 +305,13 @@ impl Manager {
             let _ = std::fs::create_dir_all(&run);
             let _ = runtime.run("delete", &["--force", name], &run.join("runtime.log"));
         }
+        // Our init is gone and its pid namespace with it: a cgroup of this name that still
+        // holds processes belongs to someone else (another instance), and stays.
         let hier = crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root)?;
-        hier.remove(&format!("{}/{name}", crate::oci::CGROUP_PARENT))?;
+        let cg = format!("{}/{name}", crate::oci::CGROUP_PARENT);
+        if hier.pids(&cg)?.is_empty() {
+            hier.remove(&cg)?;
+        }
         for f in ["monitor.json", "monitor.sock", "console.sock", "stopping", "init.pid"] {
             let _ = std::fs::remove_file(run.join(f));
         }

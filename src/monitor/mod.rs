@@ -60,6 +60,22 @@ impl RuntimeCommand {
         c
     }
 
+    /// The `start` verb. The built-in runtime's is a read of its exec fifo, done here rather
+    /// than in a process of its own (an exec saved on every boot); others run their command.
+    pub fn start(&self, log: &Path) -> Result<()> {
+        if let Some(root) = self.builtin_root() {
+            let rt = crate::runtime::Runtime { root, cgroup_root: "/sys/fs/cgroup".into() };
+            return rt.start(&self.id).map_err(|e| Error::Runtime { verb: "start", message: crate::runtime::chain(&e) });
+        }
+        self.run("start", &[&self.id], log)
+    }
+
+    /// `--root` of the built-in runtime when this command is it (`<our exe> oci`).
+    fn builtin_root(&self) -> Option<PathBuf> {
+        let ours = std::env::current_exe().ok()?;
+        (self.argv.len() == 2 && Path::new(&self.argv[0]) == ours && self.argv[1] == "oci").then(|| self.root.clone())
+    }
+
     /// Run one verb to completion; its error output on failure.
     pub fn run(&self, verb: &'static str, args: &[&str], log: &Path) -> Result<()> {
         let before = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
@@ -258,12 +274,14 @@ fn boot(cfg: &Config, sfd: &SignalFd) -> Result<Booted> {
         .map_err(|e| Error::Runtime { verb: "create", message: format!("cannot run {}: {e}", rt.argv[0]) })?;
     let log_start = std::fs::metadata(cfg.runtime_log()).map(|m| m.len()).unwrap_or(0);
     let mut master = None;
+    // Wake on the console connection or on SIGCHLD (create exited), never on a timer.
     let status = loop {
-        let mut fds = [PollFd::new(console.as_fd(), PollFlags::POLLIN)];
-        let _ = poll(&mut fds, PollTimeout::from(20u16));
+        let mut fds = [PollFd::new(console.as_fd(), PollFlags::POLLIN), PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(1000u16));
         if let Ok((conn, _)) = console.accept() {
             master = crate::runtime::pty::recv_fd(conn.as_fd()).ok();
         }
+        while sfd.read_signal().ok().flatten().is_some() {}
         if let Some(st) = child.try_wait().map_err(|e| Error::Io { what: "wait for the runtime", source: e })? {
             if master.is_none() {
                 if let Ok((conn, _)) = console.accept() {
@@ -275,8 +293,6 @@ fn boot(cfg: &Config, sfd: &SignalFd) -> Result<Booted> {
     };
     drop(console);
     let _ = std::fs::remove_file(&console_path);
-    // The SIGCHLD of `create` is consumed here; the signalfd must not carry it to the loop.
-    while sfd.read_signal().ok().flatten().is_some() {}
     if !status.success() {
         let text = std::fs::read(cfg.runtime_log()).unwrap_or_default();
         let tail = String::from_utf8_lossy(&text[(log_start as usize).min(text.len())..]).trim().to_owned();
@@ -288,7 +304,7 @@ fn boot(cfg: &Config, sfd: &SignalFd) -> Result<Booted> {
         .and_then(|s| s.trim().parse::<i32>().ok())
         .map(Pid::from_raw)
         .ok_or_else(|| Error::Runtime { verb: "create", message: "it wrote no pid file".into() })?;
-    if let Err(e) = rt.run("start", &[&rt.id], &cfg.runtime_log()) {
+    if let Err(e) = rt.start(&cfg.runtime_log()) {
         let _ = rt.run("delete", &["--force", &rt.id], &cfg.runtime_log());
         reap_blocking(pid, Duration::from_secs(5));
         return Err(e);

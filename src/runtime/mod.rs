@@ -59,6 +59,8 @@ pub enum Error {
     Child(String),
     #[error("unknown signal {0:?}")]
     Signal(String),
+    #[error("cgroup {0} already holds processes (a container of the same name in another sysctr instance?); pick another name")]
+    CgroupBusy(String),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::Error),
 }
@@ -214,7 +216,10 @@ impl Runtime {
         let hier = match &cgroup {
             Some(cg) => {
                 let h = Hierarchies::discover(&self.cgroup_root)?;
-                h.create(cg)?;
+                // Never share a cgroup with processes that are not ours.
+                if !h.create(cg)? && !h.pids(cg)?.is_empty() {
+                    return Err(Error::CgroupBusy(cg.clone()));
+                }
                 let rules = device_rules(linux.and_then(|l| l.resources().as_ref()));
                 if !rules.is_empty() && !h.set_device_rules(cg, &rules)? {
                     eprintln!("sysctr-oci: warning: device cgroup rules are not enforced on a cgroup v2 host by this runtime yet");
