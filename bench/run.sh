@@ -32,13 +32,16 @@
 #   BENCH_TRIVIAL_CGROUPS  trivial bundle variants: path (linux.cgroupsPath set, so
 #                      every runtime makes a cgroup), none (runc spec's default,
 #                      no cgroupsPath), or both                               [both]
+#   BENCH_SYSCTR_RUN_FS  tmpfs: sysctr's run dir on tmpfs (/run or /dev/shm) as /run
+#                      is on a normal host; disk: under the /tmp work dir      [tmpfs]
 #   BENCH_LXC_LXCFS    0: drop the lxcfs hooks Debian adds to every LXC container
 #                      (its post-stop hook sleeps 0.5 s inside lxc-stop)      [1]
 #   BENCH_KEEP         1: keep the work dir (samples in res/; containers are still
 #                      deleted)                                               [0]
 #
-# Everything the script makes lives under one mktemp dir in /tmp (sysctr state/run dirs,
-# a private lxcpath, OCI bundle and runtime roots) and is removed on exit, Ctrl-C included.
+# Everything the script makes lives under one mktemp dir in /tmp (sysctr state dir, a
+# private lxcpath, OCI bundle and runtime roots) plus sysctr's run dir on tmpfs, and is
+# removed on exit, Ctrl-C included, with the containers and their cgroups.
 # Containers get no network (LXC: lxc.net.0.type = empty; sysctr and the OCI bundle:
 # a private network namespace), so nothing leaves the machine.
 set -euo pipefail
@@ -155,6 +158,7 @@ BENCH_OUT=${BENCH_OUT:-$REPO/bench/last-results.txt}
 BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_LXC_LXCFS=${BENCH_LXC_LXCFS:-1}
 BENCH_TRIVIAL_CGROUPS=${BENCH_TRIVIAL_CGROUPS:-both}
+BENCH_SYSCTR_RUN_FS=${BENCH_SYSCTR_RUN_FS:-tmpfs}
 case $BENCH_TRIVIAL_CGROUPS in
     both) BENCH_VARIANTS="cg nocg" ;;
     path) BENCH_VARIANTS=cg ;;
@@ -213,12 +217,7 @@ RES=$W/res
 mkdir -p "$RES" "$W/oci" "$W/bin"
 cd /       # lxc-attach keeps the cwd; / exists in every container
 
-# Pin the binaries: a `cargo build` elsewhere during the run must not swap them midway.
-cp "$SYSCTR" "$SYSCTR_OCI" "$W/bin/"
-SYSCTR=$W/bin/sysctr SYSCTR_OCI=$W/bin/sysctr-oci
-export BENCH_PINNED_OCI=$SYSCTR_OCI
-
-export SYSCTR_STATE_DIR=$W/sysctr/state SYSCTR_RUN_DIR=$W/sysctr/run
+RUNW=   # sysctr run dir on tmpfs, made below
 LXCPATH=$W/lxc
 SYS_NAME=${BENCH_ID_PREFIX}c        # sysctr container
 LXC_NAME=${BENCH_ID_PREFIX}lxc      # LXC container
@@ -285,12 +284,38 @@ cleanup() {
         done
     fi
     # --one-file-system: never descend into something still mounted.
-    if ((BENCH_KEEP)); then log "bench: kept $W"; else rm -rf --one-file-system "$W"; fi
+    if ((BENCH_KEEP)); then
+        log "bench: kept $W ${RUNW:-}"
+    else
+        rm -rf --one-file-system "$W" ${RUNW:+"$RUNW"}
+    fi
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Pin the binaries: a `cargo build` elsewhere during the run must not swap them midway.
+cp "$SYSCTR" "$SYSCTR_OCI" "$W/bin/"
+SYSCTR=$W/bin/sysctr SYSCTR_OCI=$W/bin/sysctr-oci
+export BENCH_PINNED_OCI=$SYSCTR_OCI
+
+# sysctr's state dir (rootfs copies) sits on disk next to the LXC rootfs copy. Its run
+# dir defaults to /run/sysctr, which is tmpfs on a normal host; the monitor fsyncs its
+# state file there before `start` returns, a disk flush if the run dir is on disk
+# (/run and /tmp are plain ext4 dirs on some VMs). So: a tmpfs run dir, unless
+# BENCH_SYSCTR_RUN_FS=disk.
+if [ "$BENCH_SYSCTR_RUN_FS" = tmpfs ]; then
+    for d in /run /dev/shm; do
+        if [ "$(stat -fc %T "$d" 2>/dev/null)" = tmpfs ]; then
+            RUNW=$(mktemp -d "$d/sysctr-bench-run.XXXXXX")
+            break
+        fi
+    done
+    [ -n "$RUNW" ] || log "bench: no tmpfs for sysctr's run dir, using disk"
+fi
+export SYSCTR_STATE_DIR=$W/sysctr/state SYSCTR_RUN_DIR=${RUNW:-$W/sysctr/run}
+echo "sysctr run dir on $(stat -fc %T "$(dirname "$SYSCTR_RUN_DIR")") ($SYSCTR_RUN_DIR; BENCH_SYSCTR_RUN_FS=$BENCH_SYSCTR_RUN_FS), state dir and LXC rootfs on $(stat -fc %T "$W")" >>"$RES/notes"
 
 # ---------------------------------------------------------------------------------
 # Statistics and formatting.

@@ -9,6 +9,7 @@ need runc runc
 need crun crun
 need lxc-start lxc
 need hyperfine hyperfine
+need tmux tmux
 need cp coreutils
 need flock util-linux
 need ldd libc-bin

@@ -36,24 +36,28 @@ fn hidden_monitor(args: &[String]) -> i32 {
     }
 }
 
-/// `sysctr __nsexec PID [--env K=V]... -- CMD...`
+/// `sysctr __nsexec PID [--tty] [--term T] [--user U] [--group G] [--cwd D] [--env K=V]... -- CMD...`
 fn hidden_nsexec(args: &[String]) -> i32 {
     let Some(pid) = args.first().and_then(|p| p.parse::<i32>().ok()) else { return 2 };
-    let mut env = Vec::new();
+    let mut req = sysctr::runtime::nsenter::Request::default();
     let mut rest = args[1..].iter();
-    let mut argv = Vec::new();
     while let Some(a) = rest.next() {
         match a.as_str() {
-            "--env" => env.extend(rest.next().cloned()),
+            "--tty" => req.tty = true,
+            "--term" => req.term = rest.next().cloned(),
+            "--user" => req.user = rest.next().cloned(),
+            "--group" => req.group = rest.next().cloned(),
+            "--cwd" => req.cwd = rest.next().cloned(),
+            "--env" => req.env.extend(rest.next().cloned()),
             "--" => {
-                argv = rest.cloned().collect();
+                req.argv = rest.cloned().collect();
                 break;
             }
             _ => return 2,
         }
     }
     let root = sysctr::storage::Paths::from_env().cgroup_root;
-    match sysctr::runtime::nsenter::enter(nix::unistd::Pid::from_raw(pid), &argv, &env, &root) {
+    match sysctr::runtime::nsenter::enter(nix::unistd::Pid::from_raw(pid), &req, &root) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("Error: {}", chain(&e));

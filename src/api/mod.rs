@@ -65,3 +65,20 @@ pub struct ContainersPost {
     #[serde(default)]
     pub config: BTreeMap<String, String>,
 }
+
+/// `exec` request (after Incus's `InstanceExecPost`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecPost {
+    pub command: Vec<String>,
+    /// `NAME=value` on top of the login-like defaults (PATH, HOME, USER, LANG, TERM).
+    #[serde(default)]
+    pub environment: Vec<String>,
+    /// User name or uid, resolved inside the container; default root.
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub cwd: Option<String>,
+    /// A pty from the container's devpts (else pipes).
+    #[serde(default)]
+    pub interactive: bool,
+}

@@ -1,11 +1,13 @@
 //! The `sysctr` command line: parse, make one client call, print the answer.
 
+mod console;
 mod create;
 mod delete;
 mod exec;
 mod info;
 mod list;
 mod restart;
+mod shell;
 mod start;
 mod stop;
 
@@ -48,8 +50,12 @@ pub enum Command {
     List(list::Args),
     /// Show one container's details.
     Info(info::Args),
+    /// Attach to a running container's console (Ctrl-a q detaches).
+    Console(console::Args),
     /// Run a command inside a running container.
     Exec(exec::Args),
+    /// A login shell inside a running container.
+    Shell(shell::Args),
 }
 
 impl Cli {
@@ -79,7 +85,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Delete(a) => delete::run(&client, a),
         Command::List(a) => list::run(&client, a),
         Command::Info(a) => info::run(&client, a),
+        Command::Console(a) => console::run(&client, a),
         Command::Exec(a) => exec::run(&client, a),
+        Command::Shell(a) => shell::run(&client, a),
     }
 }
 

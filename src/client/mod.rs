@@ -8,6 +8,7 @@ use crate::manager::Manager;
 
 
 pub use crate::manager::Error;
+pub use crate::monitor::attach::{Ended, Escape};
 pub use crate::storage::Paths;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -42,8 +43,16 @@ impl Client {
     pub fn info(&self, name: &str) -> Result<api::Container> {
         self.manager.info(name)
     }
-    /// Runs `argv` in the container with this process's stdio; the command's exit status.
-    pub fn exec(&self, name: &str, argv: &[String]) -> Result<i32> {
-        self.manager.exec(name, argv)
+    /// Attach this terminal to the container's console; how it ended.
+    pub fn console(&self, name: &str, escape: u8, replay: bool) -> Result<crate::monitor::attach::Ended> {
+        self.manager.console(name, escape, replay)
+    }
+    pub fn console_log(&self, name: &str) -> Result<Vec<u8>> {
+        self.manager.console_log(name)
+    }
+    /// Runs a command in the container with this process's stdio; this process becomes the
+    /// exec helper and ends with the command's exit status.
+    pub fn exec(&self, name: &str, req: &api::ExecPost) -> Result<i32> {
+        self.manager.exec(name, req)
     }
 }

@@ -33,6 +33,10 @@ pub enum Error {
     NoRootfs(PathBuf),
     #[error("cannot copy the root filesystem from {from}: {message}")]
     Copy { from: PathBuf, message: String },
+    #[error("container {0}'s monitor was killed, and its console with it; restart the container to get a console back")]
+    NoConsole(String),
+    #[error("--env {0:?}: use NAME=value")]
+    BadEnv(String),
     #[error("container {name} did not start: {message}")]
     StartFailed { name: String, message: String },
     #[error("container {name}'s rootfs {path} is not a directory (a symlink?); refusing to boot it")]
@@ -389,19 +393,66 @@ impl Manager {
         })
     }
 
-    /// Run a command inside a running container; its exit status.
-    pub fn exec(&self, name: &str, argv: &[String]) -> Result<i32> {
+    /// Run a command inside a running container with this process's stdio. This process
+    /// becomes the exec helper (so signals sent to it reach the command); it returns only
+    /// when that cannot happen.
+    pub fn exec(&self, name: &str, req: &api::ExecPost) -> Result<i32> {
         self.load(name)?;
+        if req.command.is_empty() {
+            return Err(Error::Io { what: "run an empty command", source: std::io::ErrorKind::InvalidInput.into() });
+        }
+        for kv in &req.environment {
+            let key = kv.split_once('=').map(|(k, _)| k).unwrap_or("");
+            if key.is_empty() || kv.contains('\0') {
+                return Err(Error::BadEnv(kv.clone()));
+            }
+        }
         let obs = self.observe(name);
         let mon = obs.monitor.as_ref().filter(|_| obs.init_alive).ok_or_else(|| Error::NotRunning(name.into()))?;
         let mut cmd = Command::new(&self.exe);
         cmd.arg("__nsexec").arg(mon.init_pid.to_string());
-        for e in exec_environment() {
+        if req.interactive {
+            cmd.arg("--tty");
+            if let Ok(term) = std::env::var("TERM") {
+                cmd.arg("--term").arg(term);
+            }
+        }
+        for (flag, value) in [("--user", &req.user), ("--group", &req.group), ("--cwd", &req.cwd)] {
+            if let Some(v) = value {
+                cmd.arg(flag).arg(v);
+            }
+        }
+        for e in &req.environment {
             cmd.arg("--env").arg(e);
         }
-        cmd.arg("--").args(argv);
-        let status = cmd.status().map_err(|source| Error::Io { what: "run the exec helper", source })?;
-        Ok(status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+        cmd.arg("--").args(&req.command);
+        let err = std::os::unix::process::CommandExt::exec(&mut cmd);
+        Err(Error::Io { what: "run the exec helper", source: err })
+    }
+
+    /// Attach this terminal to a running container's console until the viewer detaches or
+    /// the console closes. `replay` first shows what the console printed so far.
+    pub fn console(&self, name: &str, escape: u8, replay: bool) -> Result<monitor::attach::Ended> {
+        self.load(name)?;
+        let obs = self.observe(name);
+        if !obs.init_alive {
+            return Err(Error::NotRunning(name.into()));
+        }
+        if !obs.monitor_alive {
+            return Err(Error::NoConsole(name.into()));
+        }
+        Ok(monitor::attach::attach(&self.paths.monitor_socket(name), escape, replay)?)
+    }
+
+    /// The console output kept for a container: the monitor's ring while it runs, else the
+    /// end of `console.log`.
+    pub fn console_log(&self, name: &str) -> Result<Vec<u8>> {
+        self.load(name)?;
+        if let Some(Response::ConsoleLog(text)) = monitor::ask(&self.paths.monitor_socket(name), &Request::ConsoleLog) {
+            return Ok(text.into_bytes());
+        }
+        let log = std::fs::read(self.paths.console_log(name)).unwrap_or_default();
+        Ok(log[log.len().saturating_sub(monitor::RING_CAP)..].to_vec())
     }
 
     /// Entry point of `sysctr __monitor NAME`: supervise until the container is down.
@@ -417,15 +468,6 @@ impl Manager {
         let mut report = std::fs::File::from(crate::sys::own_fd(report));
         Ok(monitor::run(self.monitor_config(name, runtime), &mut report)?)
     }
-}
-
-/// The environment of `exec`'d commands, as Incus sets it.
-fn exec_environment() -> Vec<String> {
-    let mut env = vec![format!("PATH={}", crate::oci::PATH), "HOME=/root".into(), "USER=root".into(), "LANG=C.UTF-8".into()];
-    if let Ok(term) = std::env::var("TERM") {
-        env.push(format!("TERM={term}"));
-    }
-    env
 }
 
 /// Is `pid` still the process that started at `start_time`, and not a zombie?

@@ -3,13 +3,15 @@
 //! master (ring buffer + size-capped `console.log`), reaps init, records why init ended
 //! and boots the container again when the guest rebooted. It answers on `monitor.sock`.
 
+pub mod attach;
 mod console;
 mod protocol;
+mod viewers;
 
 pub use console::{Ring, CONSOLE_LOG_CAP, RING_CAP};
-pub use protocol::{ExitReason, ExitRecord, MonitorState, Request, Response};
+pub use protocol::{ExitReason, ExitRecord, Frame, MonitorState, Request, Response};
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -169,22 +171,27 @@ pub fn run(cfg: Config, report: &mut dyn Write) -> Result<()> {
 
     let mut ring = Ring::new(RING_CAP);
     let mut log = console::Log::open(&cfg.console_log, CONSOLE_LOG_CAP);
+    let mut viewers = viewers::Viewers::default();
     let mut buf = vec![0u8; 16384];
     loop {
         let mut fds = vec![
             PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
         ];
-        if let Some(m) = &booted.master {
+        let pty_slot = booted.master.as_ref().map(|m| {
             fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-        }
+            fds.len() - 1
+        });
+        let first_viewer = fds.len();
+        fds.extend(viewers.poll_fds());
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(source) => return Err(Error::Sys { what: "poll", source }),
         }
-        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).map(|r| !r.is_empty()).unwrap_or(false);
-        let (sig_ready, sock_ready, pty_ready) = (ready(0), ready(1), ready(2));
+        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
         drop(fds);
+        let (sig_ready, sock_ready) = (ready[0], ready[1]);
+        let pty_ready = pty_slot.is_some_and(|i| ready[i]);
 
         if pty_ready {
             if let Some(m) = &booted.master {
@@ -197,15 +204,32 @@ pub fn run(cfg: Config, report: &mut dyn Write) -> Result<()> {
                     Ok(n) => {
                         ring.push(&buf[..n]);
                         log.write(&buf[..n]);
+                        viewers.broadcast(&buf[..n]);
                     }
                     Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {}
                     Err(_) => booted.master = None,
                 }
             }
         }
+        if !viewers.is_empty() {
+            for frame in viewers.service(&ready[first_viewer..]) {
+                match (frame, &booted.master) {
+                    (Frame::Input(data), Some(m)) => {
+                        let _ = nix::unistd::write(m, &data);
+                    }
+                    (Frame::Resize { rows, cols }, Some(m)) => {
+                        let _ = crate::sys::set_winsize(m.as_fd(), rows, cols);
+                    }
+                    _ => {}
+                }
+            }
+        }
         if sock_ready {
             if let Ok((conn, _)) = listener.accept() {
-                serve(conn, &state, &ring);
+                if let Some((conn, replay)) = serve(conn, &state, &ring) {
+                    let first = if replay { ring.contents() } else { Vec::new() };
+                    viewers.add(conn, &first);
+                }
             }
         }
         if sig_ready {
@@ -224,9 +248,10 @@ pub fn run(cfg: Config, report: &mut dyn Write) -> Result<()> {
             let _ = crate::storage::write_atomic(&cfg.exit_file(), &serde_json::to_vec(&record).unwrap_or_default());
             let _ = cfg.runtime.run("delete", &["--force", &cfg.runtime.id], &cfg.runtime_log());
             if reason == ExitReason::Reboot && !stopping {
-                let msg = format!("\r\n[sysctr: guest rebooted; starting it again]\r\n");
+                let msg = "\r\n[sysctr: guest rebooted; starting it again]\r\n";
                 ring.push(msg.as_bytes());
                 log.write(msg.as_bytes());
+                viewers.broadcast(msg.as_bytes());
                 match boot(&cfg, &sfd) {
                     Ok(b) => {
                         booted = b;
@@ -342,22 +367,37 @@ fn reap_blocking(pid: Pid, timeout: Duration) {
     }
 }
 
-fn serve(conn: UnixStream, state: &MonitorState, ring: &Ring) {
+/// Answer one request. An attach request hands the connection back (to become a viewer),
+/// with whether the ring is to be replayed to it.
+fn serve(conn: UnixStream, state: &MonitorState, ring: &Ring) -> Option<(UnixStream, bool)> {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = conn.set_nonblocking(false);
-    let mut line = String::new();
-    let mut reader = BufReader::new(&conn);
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let response = match serde_json::from_str::<Request>(&line) {
-        Ok(Request::Status) => Response::Status(state.clone()),
-        Ok(Request::ConsoleLog) => Response::ConsoleLog(String::from_utf8_lossy(&ring.contents()).into_owned()),
-        Err(e) => Response::Error(format!("bad request: {e}")),
+    let line = read_line_unbuffered(&conn)?;
+    let (response, viewer) = match serde_json::from_str::<Request>(&line) {
+        Ok(Request::Status) => (Response::Status(state.clone()), None),
+        Ok(Request::ConsoleLog) => (Response::ConsoleLog(String::from_utf8_lossy(&ring.contents()).into_owned()), None),
+        Ok(Request::Attach { replay }) => (Response::Attached, Some(replay)),
+        Err(e) => (Response::Error(format!("bad request: {e}")), None),
     };
-    let mut w = &conn;
-    let _ = serde_json::to_writer(&mut w, &response);
-    let _ = w.write_all(b"\n");
+    let mut body = serde_json::to_vec(&response).expect("responses serialise");
+    body.push(b'\n');
+    (&conn).write_all(&body).ok()?;
+    viewer.map(|replay| (conn, replay))
+}
+
+/// One request line, read a byte at a time: anything after it (a viewer's first frames)
+/// must stay in the socket, not in a buffer we drop.
+fn read_line_unbuffered(conn: &UnixStream) -> Option<String> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while line.len() < 4096 {
+        match (&*conn).read(&mut b) {
+            Ok(1) if b[0] == b'\n' => return String::from_utf8(line).ok(),
+            Ok(1) => line.push(b[0]),
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Ask the monitor of a container something; None when no monitor answers.

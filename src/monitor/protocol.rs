@@ -59,6 +59,59 @@ pub struct ExitRecord {
 pub enum Request {
     Status,
     ConsoleLog,
+    /// Become a console viewer: after the `Attached` answer the connection carries raw
+    /// console output to the viewer, and [`Frame`]s from it. `replay` sends the ring first.
+    Attach { replay: bool },
+}
+
+/// What a console viewer sends: `[kind: u8][len: u16 big-endian][payload]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// Keystrokes for the console.
+    Input(Vec<u8>),
+    /// The viewer's terminal size.
+    Resize { rows: u16, cols: u16 },
+}
+
+impl Frame {
+    pub fn encode(&self) -> Vec<u8> {
+        let (kind, payload) = match self {
+            Frame::Input(d) => (0u8, d.clone()),
+            Frame::Resize { rows, cols } => (1u8, [rows.to_be_bytes(), cols.to_be_bytes()].concat()),
+        };
+        let mut out = Vec::with_capacity(3 + payload.len());
+        out.push(kind);
+        out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    /// Take one complete frame off the front of `buf`, if there is one. Unknown kinds are
+    /// skipped.
+    pub fn decode(buf: &mut Vec<u8>) -> Option<Frame> {
+        loop {
+            if buf.len() < 3 {
+                return None;
+            }
+            let len = u16::from_be_bytes([buf[1], buf[2]]) as usize;
+            if buf.len() < 3 + len {
+                return None;
+            }
+            let kind = buf[0];
+            let payload: Vec<u8> = buf[3..3 + len].to_vec();
+            buf.drain(..3 + len);
+            match kind {
+                0 => return Some(Frame::Input(payload)),
+                1 if len == 4 => {
+                    return Some(Frame::Resize {
+                        rows: u16::from_be_bytes([payload[0], payload[1]]),
+                        cols: u16::from_be_bytes([payload[2], payload[3]]),
+                    })
+                }
+                _ => continue,
+            }
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -66,6 +119,7 @@ pub enum Request {
 pub enum Response {
     Status(MonitorState),
     ConsoleLog(String),
+    Attached,
     Error(String),
 }
 
@@ -73,6 +127,18 @@ pub enum Response {
 mod tests {
     use super::*;
     use nix::unistd::Pid;
+
+    #[test]
+    fn frames_round_trip_and_wait_for_completeness() {
+        let mut buf = Frame::Input(b"ls\r".to_vec()).encode();
+        buf.extend(Frame::Resize { rows: 40, cols: 120 }.encode());
+        buf.extend(&[9, 0, 1, 0xff]); // unknown kind: skipped
+        buf.extend(&Frame::Input(b"x".to_vec()).encode()[..2]); // incomplete
+        assert_eq!(Frame::decode(&mut buf), Some(Frame::Input(b"ls\r".to_vec())));
+        assert_eq!(Frame::decode(&mut buf), Some(Frame::Resize { rows: 40, cols: 120 }));
+        assert_eq!(Frame::decode(&mut buf), None);
+        assert_eq!(buf.len(), 2, "the partial frame stays");
+    }
 
     #[test]
     fn reboot_and_halt_come_from_the_signal_that_ended_init() {

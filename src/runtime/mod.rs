@@ -8,6 +8,8 @@ mod devices;
 mod init;
 mod mounts;
 pub mod nsenter;
+mod passwd;
+pub mod relay;
 pub mod pty;
 
 use std::io::{BufRead, BufReader};
@@ -47,6 +49,8 @@ pub enum Error {
     NoInit(PathBuf),
     #[error("{0}: command not found in the container")]
     NoCommand(PathBuf),
+    #[error("{0}")]
+    User(String),
     #[error("capabilities: cannot {what}: {reason}")]
     Caps { what: &'static str, reason: String },
     #[error("container {0:?} does not exist")]

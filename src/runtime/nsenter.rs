@@ -1,16 +1,22 @@
-//! Running a command inside a running container: join init's cgroups and namespaces, fork
-//! (the pid namespace applies to children), limit capabilities to init's bounding set, exec.
+//! Running a command inside a running container: join init's cgroups and namespaces, make
+//! the command's stdio (a pty from the container's own devpts, or pipes we relay), fork (the
+//! pid namespace applies to children), and in the child: credentials, capabilities no wider
+//! than init's, every other descriptor closed, then the working directory, then exec.
 //! Runs in a freshly exec'd single-threaded helper (`sysctr __nsexec`), never in a daemon.
 
 use std::ffi::CString;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
+use nix::fcntl::OFlag;
 use nix::sched::{setns, CloneFlags};
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
-use super::{Error, Result};
+use super::relay::{self, Io};
+use super::{passwd, Error, Result};
 use crate::cgroup::Hierarchies;
 
 /// Namespaces joined, in order: mount last, because after it host paths are gone.
@@ -23,8 +29,25 @@ pub const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("mnt", CloneFlags::CLONE_NEWNS),
 ];
 
-/// Run `argv` in the container whose init is `pid`; its exit status (128+N if killed by N).
-pub fn enter(pid: Pid, argv: &[String], env: &[String], cgroup_root: &Path) -> Result<i32> {
+/// What to run, and how.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    pub argv: Vec<String>,
+    /// `NAME=value` overrides on top of the login-like defaults.
+    pub env: Vec<String>,
+    /// A name or number, resolved in the container; default root.
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// Default: the user's home, else `/`.
+    pub cwd: Option<String>,
+    /// A pty instead of pipes.
+    pub tty: bool,
+    /// `TERM` of the caller, for a pty.
+    pub term: Option<String>,
+}
+
+/// Run `req` in the container whose init is `pid`; its exit status (128+N if killed by N).
+pub fn enter(pid: Pid, req: &Request, cgroup_root: &Path) -> Result<i32> {
     let sys = |what, source| Error::Sys { what, path: format!("/proc/{pid}").into(), source };
     let io = |what| move |source| Error::Io { what, source };
     // Open everything first, while /proc is still the host's.
@@ -38,34 +61,96 @@ pub fn enter(pid: Pid, argv: &[String], env: &[String], cgroup_root: &Path) -> R
     }
     let bounding = init_bounding_set(pid)?;
     let start = super::start_time(pid);
+    // No process of the container may ptrace us or open our /proc files (exe, fds, memory)
+    // while we stand between host and container.
+    nix::sys::prctl::set_dumpable(false).map_err(|e| sys("clear dumpable", e))?;
     // Join init's cgroups (the leaf it sits in) before its cgroup namespace.
     Hierarchies::discover(cgroup_root)?.join_like(pid.as_raw(), std::process::id() as i32)?;
     if super::start_time(pid) != start || start.is_none() {
         return Err(Error::Child("the container stopped while we joined it".into()));
     }
+    // Signals we relay or wait for arrive through a signalfd from here on.
+    let mut mask = SigSet::empty();
+    for s in relay::FORWARDED.iter().chain(&[Signal::SIGCHLD, Signal::SIGWINCH]) {
+        mask.add(*s);
+    }
+    mask.thread_block().map_err(|e| sys("block signals", e))?;
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| sys("signalfd", e))?;
     for (f, flag) in &ns {
         setns(f.as_fd(), *flag).map_err(|e| sys("setns", e))?;
     }
     drop(ns);
-    let cwd = if Path::new("/root").is_dir() { "/root" } else { "/" };
+
+    // The command's stdio, made inside the container: its devpts, or pipes.
+    let (host_io, child_fds) = if req.tty { open_pty()? } else { open_pipes()? };
     match crate::sys::fork().map_err(|e| sys("fork", e))? {
         crate::sys::Forked::Child => {
-            let err = exec_in(argv, env, cwd, &bounding);
-            eprintln!("sysctr: {}", super::chain(&err));
+            drop(host_io);
+            drop(sfd);
+            let err = exec_in(req, child_fds, &bounding, &mask);
+            eprintln!("Error: {}", super::chain(&err));
             std::process::exit(if matches!(err, Error::NoCommand(_)) { 127 } else { 126 });
         }
-        crate::sys::Forked::Parent(child) => loop {
-            match waitpid(child, None) {
-                Ok(WaitStatus::Exited(_, c)) => return Ok(c),
-                Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
-                Ok(_) | Err(nix::Error::EINTR) => continue,
-                Err(e) => return Err(sys("wait", e)),
-            }
-        },
+        crate::sys::Forked::Parent(child) => {
+            drop(child_fds);
+            relay::run(host_io, child, &sfd)
+        }
     }
 }
 
-fn exec_in(argv: &[String], env: &[String], cwd: &str, bounding: &caps::CapsHashSet) -> Error {
+/// The command's side of its stdio: the pty slave thrice, or three pipe ends.
+struct ChildFds([OwnedFd; 3]);
+
+fn open_pty() -> Result<(Io, ChildFds)> {
+    let sys = |what, source| Error::Sys { what, path: "/dev/pts/ptmx".into(), source };
+    // We are in the container's mount namespace: this is its own devpts instance.
+    let master = crate::sys::openat(
+        None,
+        Path::new("/dev/pts/ptmx"),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(|e| sys("open the container's ptmx", e))?;
+    crate::sys::pty_unlock(master.as_fd()).map_err(|e| sys("unlock pty", e))?;
+    let slave = crate::sys::pty_peer(master.as_fd()).map_err(|e| sys("open the pty slave", e))?;
+    if let Ok((rows, cols)) = crate::sys::winsize(std::io::stdin().as_fd()) {
+        let _ = crate::sys::set_winsize(master.as_fd(), rows, cols);
+    }
+    let dup = |f: &OwnedFd| f.try_clone().map_err(|e| Error::Io { what: "dup the pty slave", source: e });
+    let fds = ChildFds([dup(&slave)?, dup(&slave)?, slave]);
+    Ok((Io::Pty(master), fds))
+}
+
+fn open_pipes() -> Result<(Io, ChildFds)> {
+    let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|source| Error::Sys { what: "pipe", path: "exec".into(), source });
+    let (in_r, in_w) = pipe()?;
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    Ok((Io::Pipes { stdin: in_w, stdout: out_r, stderr: err_r }, ChildFds([in_r, out_w, err_w])))
+}
+
+fn exec_in(req: &Request, fds: ChildFds, bounding: &caps::CapsHashSet, mask: &SigSet) -> Error {
+    let sys = |what, source| Error::Sys { what, path: "exec".into(), source };
+    // A session of its own; with a pty, the pty is its controlling terminal.
+    if let Err(e) = nix::unistd::setsid() {
+        return sys("setsid", e);
+    }
+    if req.tty {
+        if let Err(e) = crate::sys::set_controlling_tty(fds.0[0].as_fd()) {
+            return sys("set controlling tty", e);
+        }
+    }
+    for (i, fd) in fds.0.iter().enumerate() {
+        if let Err(e) = nix::unistd::dup2(fd.as_raw_fd(), i as i32) {
+            return sys("dup stdio", e);
+        }
+    }
+    drop(fds);
+    let user = match passwd::resolve(req.user.as_deref().unwrap_or("root"), req.group.as_deref()) {
+        Ok(u) => u,
+        Err(e) => return Error::User(e),
+    };
+    // Capabilities no wider than init's: drop from the bounding set while we still may.
     for cap in caps::all() {
         if !bounding.contains(&cap) && caps::has_cap(None, caps::CapSet::Bounding, cap).unwrap_or(false) {
             if let Err(e) = caps::drop(None, caps::CapSet::Bounding, cap) {
@@ -73,17 +158,53 @@ fn exec_in(argv: &[String], env: &[String], cwd: &str, bounding: &caps::CapsHash
             }
         }
     }
-    if let Err(source) = nix::unistd::chdir(cwd) {
+    let groups: Vec<nix::unistd::Gid> = user.groups.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    let (uid, gid) = (nix::unistd::Uid::from_raw(user.uid), nix::unistd::Gid::from_raw(user.gid));
+    if let Err(e) = nix::unistd::setgroups(&groups).and_then(|()| nix::unistd::setresgid(gid, gid, gid)) {
+        return sys("set groups", e);
+    }
+    if let Err(e) = nix::unistd::setresuid(uid, uid, uid) {
+        return sys("set user", e);
+    }
+    // Nothing of ours may stay open, not even for the chdir below: a working directory of
+    // /proc/self/fd/N must find no host directory there.
+    if let Err(e) = crate::sys::close_from(3) {
+        return sys("close_range", e);
+    }
+    let cwd = req.cwd.clone().unwrap_or_else(|| if passwd::is_dir(&user.home) { user.home.clone() } else { "/".into() });
+    if let Err(source) = nix::unistd::chdir(cwd.as_str()) {
         return Error::Sys { what: "chdir", path: cwd.into(), source };
     }
-    let Some(prog) = argv.first() else { return Error::Spec("no command given".into()) };
-    let Some(path) = super::init::resolve_program(prog, env) else { return Error::NoCommand(prog.into()) };
+    let env = environment(req, &user);
+    let _ = mask.thread_unblock();
+    let Some(prog) = req.argv.first() else { return Error::Spec("no command given".into()) };
+    let Some(path) = super::init::resolve_program(prog, &env) else { return Error::NoCommand(prog.into()) };
     let c = |s: &String| CString::new(s.as_str()).unwrap_or_default();
-    let argv: Vec<CString> = argv.iter().map(c).collect();
+    let argv: Vec<CString> = req.argv.iter().map(c).collect();
     let envp: Vec<CString> = env.iter().map(c).collect();
     let path_c = CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default();
     let e = nix::unistd::execve(&path_c, &argv, &envp).unwrap_err();
     Error::Sys { what: "execve", path, source: e }
+}
+
+/// What a login would set, then the caller's overrides.
+fn environment(req: &Request, user: &passwd::User) -> Vec<String> {
+    let mut env = vec![
+        format!("PATH={}", super::DEFAULT_PATH),
+        format!("HOME={}", user.home),
+        format!("USER={}", user.name),
+        format!("LOGNAME={}", user.name),
+        "LANG=C.UTF-8".to_owned(),
+    ];
+    if let (true, Some(t)) = (req.tty, &req.term) {
+        env.push(format!("TERM={t}"));
+    }
+    for kv in &req.env {
+        let key = kv.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    env
 }
 
 fn init_bounding_set(pid: Pid) -> Result<caps::CapsHashSet> {

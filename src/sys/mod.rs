@@ -157,3 +157,21 @@ pub fn pty_peer(fd: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
     // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(peer) })
 }
+
+/// The window size of terminal `fd` (ioctl TIOCGWINSZ): (rows, cols).
+pub fn winsize(fd: BorrowedFd<'_>) -> nix::Result<(u16, u16)> {
+    // SAFETY: winsize is plain old data; all-zero is valid.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which points at `ws`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    Errno::result(r).map(|_| (ws.ws_row, ws.ws_col))
+}
+
+/// Close every descriptor from `first` upwards (close_range(2)), so nothing of ours
+/// reaches the next program, not even for a moment before execve.
+pub fn close_from(first: RawFd) -> nix::Result<()> {
+    // SAFETY: close_range only closes descriptors; callers hold no borrowed ones above `first`
+    // that they use afterwards (they call it right before chdir and execve).
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint) };
+    Errno::result(r).map(drop)
+}
