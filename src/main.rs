@@ -5,7 +5,6 @@ fn main() {
     let code = match args.get(1).map(String::as_str) {
         // Process entry points of our own, never typed by users.
         Some("__monitor") => hidden_monitor(&args[2..]),
-        Some("__nsexec") => hidden_nsexec(&args[2..]),
         // The built-in runtime, runc-compatible: `sysctr oci --root R create ...`.
         Some("oci") => sysctr::runtime::command::main(sysctr::runtime::command::Args::parse_from(&args[1..])),
         _ => match sysctr::cli::run(sysctr::cli::Cli::parse()) {
@@ -32,36 +31,6 @@ fn hidden_monitor(args: &[String]) -> i32 {
         Err(e) => {
             eprintln!("monitor {name}: {}", chain(&e));
             1
-        }
-    }
-}
-
-/// `sysctr __nsexec PID [--tty] [--term T] [--user U] [--group G] [--cwd D] [--env K=V]... -- CMD...`
-fn hidden_nsexec(args: &[String]) -> i32 {
-    let Some(pid) = args.first().and_then(|p| p.parse::<i32>().ok()) else { return 2 };
-    let mut req = sysctr::runtime::nsenter::Request::default();
-    let mut rest = args[1..].iter();
-    while let Some(a) = rest.next() {
-        match a.as_str() {
-            "--tty" => req.tty = true,
-            "--term" => req.term = rest.next().cloned(),
-            "--user" => req.user = rest.next().cloned(),
-            "--group" => req.group = rest.next().cloned(),
-            "--cwd" => req.cwd = rest.next().cloned(),
-            "--env" => req.env.extend(rest.next().cloned()),
-            "--" => {
-                req.argv = rest.cloned().collect();
-                break;
-            }
-            _ => return 2,
-        }
-    }
-    let root = sysctr::storage::Paths::from_env().cgroup_root;
-    match sysctr::runtime::nsenter::enter(nix::unistd::Pid::from_raw(pid), &req, &root) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("Error: {}", chain(&e));
-            126
         }
     }
 }

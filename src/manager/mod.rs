@@ -393,9 +393,10 @@ impl Manager {
         })
     }
 
-    /// Run a command inside a running container with this process's stdio. This process
-    /// becomes the exec helper (so signals sent to it reach the command); it returns only
-    /// when that cannot happen.
+    /// Run a command inside a running container with this process's stdio; its exit status.
+    /// This process becomes the exec helper (joins the container's cgroups and namespaces,
+    /// forks), so it must be a single-threaded front end such as the CLI; signals sent to
+    /// it reach the command.
     pub fn exec(&self, name: &str, req: &api::ExecPost) -> Result<i32> {
         self.load(name)?;
         if req.command.is_empty() {
@@ -409,25 +410,16 @@ impl Manager {
         }
         let obs = self.observe(name);
         let mon = obs.monitor.as_ref().filter(|_| obs.init_alive).ok_or_else(|| Error::NotRunning(name.into()))?;
-        let mut cmd = Command::new(&self.exe);
-        cmd.arg("__nsexec").arg(mon.init_pid.to_string());
-        if req.interactive {
-            cmd.arg("--tty");
-            if let Ok(term) = std::env::var("TERM") {
-                cmd.arg("--term").arg(term);
-            }
-        }
-        for (flag, value) in [("--user", &req.user), ("--group", &req.group), ("--cwd", &req.cwd)] {
-            if let Some(v) = value {
-                cmd.arg(flag).arg(v);
-            }
-        }
-        for e in &req.environment {
-            cmd.arg("--env").arg(e);
-        }
-        cmd.arg("--").args(&req.command);
-        let err = std::os::unix::process::CommandExt::exec(&mut cmd);
-        Err(Error::Io { what: "run the exec helper", source: err })
+        let nreq = crate::runtime::nsenter::Request {
+            argv: req.command.clone(),
+            env: req.environment.clone(),
+            user: req.user.clone(),
+            group: req.group.clone(),
+            cwd: req.cwd.clone(),
+            tty: req.interactive,
+            term: std::env::var("TERM").ok().filter(|_| req.interactive),
+        };
+        Ok(crate::runtime::nsenter::enter(Pid::from_raw(mon.init_pid), &nreq, &self.paths.cgroup_root)?)
     }
 
     /// Attach this terminal to a running container's console until the viewer detaches or

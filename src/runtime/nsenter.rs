@@ -2,7 +2,7 @@
 //! the command's stdio (a pty from the container's own devpts, or pipes we relay), fork (the
 //! pid namespace applies to children), and in the child: credentials, capabilities no wider
 //! than init's, every other descriptor closed, then the working directory, then exec.
-//! Runs in a freshly exec'd single-threaded helper (`sysctr __nsexec`), never in a daemon.
+//! Runs in a single-threaded front-end process (the CLI), never in a multi-threaded daemon.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};

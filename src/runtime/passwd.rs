@@ -48,6 +48,8 @@ pub fn resolve_in(passwd: &str, groups: &str, user: &str, group: Option<&str>) -
             home: f[5].to_owned(),
             groups: vec![],
         },
+        // root needs no /etc/passwd (a minimal rootfs may have none).
+        None if user == "root" => User { name: "root".into(), uid: 0, gid: 0, home: "/root".into(), groups: vec![] },
         None => match user.parse::<u32>() {
             // A bare number need not exist in /etc/passwd (as with runc and docker).
             Ok(uid) => User { name: uid.to_string(), uid, gid: uid, home: "/".into(), groups: vec![] },
@@ -92,6 +94,14 @@ mod tests {
         assert_eq!((anon.uid, anon.gid), (4242, 4));
         assert!(resolve_in(PASSWD, GROUP, "mallory", None).unwrap_err().contains("no user"));
         assert!(resolve_in(PASSWD, GROUP, "root", Some("nope")).is_err());
+    }
+
+    #[test]
+    fn root_needs_no_passwd_file() {
+        let r = resolve_in("", "", "root", None).unwrap();
+        assert_eq!((r.uid, r.gid, r.home.as_str()), (0, 0, "/root"));
+        assert_eq!(resolve_in("", "", "0", None).unwrap().uid, 0);
+        assert!(resolve_in("", "", "nobody", None).is_err());
     }
 
     #[test]

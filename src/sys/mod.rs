@@ -15,7 +15,7 @@ pub enum Forked {
 /// fork(2).
 ///
 /// Callers must be single-threaded: every caller is a freshly exec'd helper process
-/// (`sysctr oci create`, `sysctr __nsexec`) that has started no threads, so the child
+/// (`sysctr oci create`) or the single-threaded CLI (exec), so the child
 /// inherits a consistent heap and no lock can be held by a vanished thread.
 pub fn fork() -> nix::Result<Forked> {
     // SAFETY: see the function comment; the callers are single-threaded processes, so the
