@@ -271,3 +271,22 @@ fn monitor_killed_container_keeps_running_and_stop_cleans_up() {
     env.ok(&["delete", &name]);
     assert_no_trace(&env, &name, &pids);
 }
+
+/// The device allow-list holds on both host layouts (v1 `devices` controller, or an eBPF
+/// program on v2): root in the container may mknod any node, but only open allowed ones.
+#[test]
+fn device_cgroup_denies_host_devices() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let name = new_busybox(&env, "dev");
+    env.ok(&["start", &name]);
+    let (code, out) = env.exec(&name, &["sh", "-c", "mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem 2>&1; echo rc=$?"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Operation not permitted") && out.ends_with("rc=1"), "/dev/mem readable: {out}");
+    let (_, out) = env.exec(&name, &["sh", "-c", "mknod /tmp/sda b 8 0 && head -c 1 /tmp/sda 2>&1; echo rc=$?"]);
+    assert!(out.ends_with("rc=1"), "a host disk readable: {out}");
+    let (_, out) = env.exec(&name, &["sh", "-c", "mknod /tmp/null c 1 3 && echo x > /tmp/null; echo rc=$?"]);
+    assert_eq!(out, "rc=0", "an allowed device works");
+}

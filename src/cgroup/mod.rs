@@ -3,6 +3,11 @@
 //! sysctr only ever creates, writes and removes directories below its own parent
 //! (`sysctr/` by default) in each hierarchy.
 
+mod devices;
+
+pub use devices::Rule as DeviceRule;
+
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +24,8 @@ pub enum Error {
     Remove { path: PathBuf, #[source] source: std::io::Error },
     #[error("cgroup path {0:?} must be relative and stay below the hierarchy root")]
     BadPath(String),
+    #[error("device rules for cgroup {path}: {message}")]
+    DeviceProgram { path: PathBuf, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -127,18 +134,23 @@ impl Hierarchies {
         Ok(fresh)
     }
 
-    /// Apply device rules (`a *:* rwm`-style lines, allow or deny) to cgroup `rel` on a v1
-    /// `devices` hierarchy. Returns false when the host has none (pure v2: rules need eBPF).
-    pub fn set_device_rules(&self, rel: &str, rules: &[(bool, String)]) -> Result<bool> {
+    /// Restrict the devices processes in cgroup `rel` may create and open: on a v1 `devices`
+    /// hierarchy through `devices.deny`/`devices.allow`, else (pure v2) with an eBPF device
+    /// program attached to the cgroup.
+    pub fn set_device_rules(&self, rel: &str, rules: &[DeviceRule]) -> Result<()> {
         let rel = check_rel(rel)?;
-        let Some(h) = self.all.iter().find(|h| !h.v2 && h.controllers.iter().any(|c| c == "devices")) else {
-            return Ok(false);
-        };
-        let dir = h.mount.join(rel);
-        for (allow, rule) in rules {
-            write(&dir.join(if *allow { "devices.allow" } else { "devices.deny" }), rule)?;
+        if let Some(h) = self.all.iter().find(|h| !h.v2 && h.controllers.iter().any(|c| c == "devices")) {
+            let dir = h.mount.join(rel);
+            for r in rules {
+                write(&dir.join(if r.allow { "devices.allow" } else { "devices.deny" }), &r.v1_line())?;
+            }
+            return Ok(());
         }
-        Ok(true)
+        let Some(h) = self.unified() else { return Ok(()) };
+        let dir = h.mount.join(rel);
+        let fd = std::fs::File::open(&dir).map_err(|source| Error::ReadFile { path: dir.clone(), source })?;
+        let code: Vec<u8> = devices::program(rules).iter().flat_map(|i| i.encode()).collect();
+        crate::sys::attach_device_program(fd.as_fd(), &code).map_err(|message| Error::DeviceProgram { path: dir, message })
     }
 
     /// Move process `pid` into cgroup `rel` in every hierarchy.

@@ -225,8 +225,8 @@ impl Runtime {
                     return Err(Error::CgroupBusy(cg.clone()));
                 }
                 let rules = device_rules(linux.and_then(|l| l.resources().as_ref()));
-                if !rules.is_empty() && !h.set_device_rules(cg, &rules)? {
-                    eprintln!("sysctr-oci: warning: device cgroup rules are not enforced on a cgroup v2 host by this runtime yet");
+                if !rules.is_empty() {
+                    h.set_device_rules(cg, &rules)?;
                 }
                 Some(h)
             }
@@ -415,26 +415,23 @@ impl Runtime {
 
 use std::os::unix::fs::OpenOptionsExt;
 
-/// The spec's device cgroup rules as v1 `devices.allow`/`devices.deny` lines.
-fn device_rules(res: Option<&oci_spec::runtime::LinuxResources>) -> Vec<(bool, String)> {
+/// The spec's device cgroup rules.
+fn device_rules(res: Option<&oci_spec::runtime::LinuxResources>) -> Vec<crate::cgroup::DeviceRule> {
     use oci_spec::runtime::LinuxDeviceType as T;
     res.and_then(|r| r.devices().as_ref())
         .into_iter()
         .flatten()
-        .map(|d| {
-            let typ = match d.typ() {
+        .map(|d| crate::cgroup::DeviceRule {
+            allow: d.allow(),
+            kind: match d.typ() {
                 Some(T::B) => 'b',
                 Some(T::C) | Some(T::U) => 'c',
                 Some(T::P) => 'p',
                 Some(T::A) | None => 'a',
-            };
-            let num = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_else(|| "*".into());
-            let rule = if typ == 'a' {
-                "a".to_owned()
-            } else {
-                format!("{typ} {}:{} {}", num(d.major()), num(d.minor()), d.access().as_deref().unwrap_or("rwm"))
-            };
-            (d.allow(), rule)
+            },
+            major: d.major().and_then(|n| u32::try_from(n).ok()),
+            minor: d.minor().and_then(|n| u32::try_from(n).ok()),
+            access: d.access().clone().unwrap_or_else(|| "rwm".into()),
         })
         .collect()
 }

@@ -175,3 +175,85 @@ pub fn close_from(first: RawFd) -> nix::Result<()> {
     let r = unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint) };
     Errno::result(r).map(drop)
 }
+
+/// Load a BPF_PROG_TYPE_CGROUP_DEVICE program (`insns`: encoded `struct bpf_insn`s) and
+/// attach it to the cgroup directory `cgroup` with BPF_F_ALLOW_MULTI (it then restricts in
+/// addition to programs above and below). The attachment outlives our descriptors; it goes
+/// with the cgroup. On a verifier error the message is the kernel's log.
+pub fn attach_device_program(cgroup: BorrowedFd<'_>, insns: &[u8]) -> Result<(), String> {
+    const BPF_PROG_LOAD: libc::c_int = 5;
+    const BPF_PROG_ATTACH: libc::c_int = 8;
+    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    const BPF_F_ALLOW_MULTI: u32 = 1 << 1;
+    #[repr(C)]
+    #[derive(Default)]
+    struct ProgLoad {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log_level: u32,
+        log_size: u32,
+        log_buf: u64,
+        kern_version: u32,
+        prog_flags: u32,
+        prog_name: [u8; 16],
+        prog_ifindex: u32,
+        expected_attach_type: u32,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct ProgAttach {
+        target_fd: u32,
+        attach_bpf_fd: u32,
+        attach_type: u32,
+        attach_flags: u32,
+        replace_bpf_fd: u32,
+    }
+    let license = b"GPL\0";
+    let mut log = vec![0u8; 1 << 16];
+    let mut name = [0u8; 16];
+    name[..12].copy_from_slice(b"sysctr_devs\0");
+    let mut attr = ProgLoad {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: (insns.len() / 8) as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: 1,
+        log_size: log.len() as u32,
+        log_buf: log.as_mut_ptr() as u64,
+        prog_name: name,
+        expected_attach_type: BPF_CGROUP_DEVICE,
+        ..Default::default()
+    };
+    // SAFETY: `attr` is a correctly laid out bpf_attr prefix for BPF_PROG_LOAD; the pointers
+    // in it (instructions, license, log buffer) point at live buffers of the sizes given,
+    // which outlive the call.
+    let r = unsafe {
+        libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &mut attr as *mut ProgLoad, std::mem::size_of::<ProgLoad>() as u32)
+    };
+    if r < 0 {
+        let err = Errno::last();
+        let text = String::from_utf8_lossy(&log[..log.iter().position(|b| *b == 0).unwrap_or(0)]).trim().to_owned();
+        return Err(format!("cannot load the device program: {err}{}", if text.is_empty() { String::new() } else { format!(": {text}") }));
+    }
+    // SAFETY: the kernel just returned this program descriptor to us.
+    let prog = unsafe { OwnedFd::from_raw_fd(r as RawFd) };
+    let mut attach = ProgAttach {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+        replace_bpf_fd: 0,
+    };
+    // SAFETY: `attach` is a correctly laid out bpf_attr prefix for BPF_PROG_ATTACH and both
+    // descriptors in it are open for the duration of the call.
+    let r = unsafe {
+        libc::syscall(libc::SYS_bpf, BPF_PROG_ATTACH, &mut attach as *mut ProgAttach, std::mem::size_of::<ProgAttach>() as u32)
+    };
+    if r < 0 {
+        return Err(format!("cannot attach the device program: {}", Errno::last()));
+    }
+    Ok(())
+}
