@@ -61,7 +61,7 @@ fn busybox_init_boots_and_stops_cleanly_in_under_2s() {
     let t0 = Instant::now();
     env.ok(&["stop", &name]);
     let took = t0.elapsed();
-    assert!(took < Duration::from_secs(2), "stop took {took:?}");
+    assert!(took < Duration::from_secs(2) * slowdown(), "stop took {took:?}");
     let info = env.info(&name);
     assert_eq!(info["status"], "STOPPED");
     assert_eq!(info["last_exit"]["reason"], "halt", "a clean halt, not a kill");
@@ -191,14 +191,14 @@ fn guest_that_ignores_the_halt_signal_is_killed_at_the_timeout() {
     let t0 = Instant::now();
     env.ok(&["stop", "--timeout", "2", &name]);
     let took = t0.elapsed();
-    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(5), "stop took {took:?}");
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(5) * slowdown(), "stop took {took:?}");
     assert_eq!(env.info(&name)["last_exit"]["reason"], "killed");
 
     // --force kills at once, without waiting for the guest.
     env.ok(&["start", &name]);
     let t0 = Instant::now();
     env.ok(&["stop", "--force", &name]);
-    assert!(t0.elapsed() < Duration::from_secs(1), "force stop took {:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(1) * slowdown(), "force stop took {:?}", t0.elapsed());
     assert_eq!(env.info(&name)["last_exit"]["reason"], "killed");
 }
 
@@ -242,7 +242,7 @@ fn container_outlives_the_cli_that_started_it() {
     assert!(wait_for(Duration::from_secs(10), || env.status(&name) == "RUNNING"));
     nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
     child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(300) * slowdown());
     assert_eq!(env.status(&name), "RUNNING");
     assert_eq!(env.exec(&name, &["true"]).0, 0);
 }

@@ -253,12 +253,25 @@ impl Runtime {
             }
         }
 
+        // On a pure v2 host the child is born in its cgroup; otherwise it joins each
+        // hierarchy itself before unsharing its cgroup namespace.
+        let into = match (&hier, &cgroup) {
+            (Some(h), Some(cg)) if h.is_pure_v2() => {
+                let dir = h.dirs(cg)?.remove(0);
+                Some(std::fs::File::open(&dir).map_err(|e| Error::Io { what: "open the container cgroup", source: e })?)
+            }
+            _ => None,
+        };
         let (mut parent_end, mut child_end) = UnixStream::pair().map_err(|e| Error::Io { what: "make a socketpair", source: e })?;
-        match crate::sys::fork().map_err(|source| Error::Sys { what: "fork", path: "/".into(), source })? {
+        let forked = match &into {
+            Some(dir) => crate::sys::fork_into_cgroup(dir.as_fd()),
+            None => crate::sys::fork(),
+        };
+        match forked.map_err(|source| Error::Sys { what: "fork", path: "/".into(), source })? {
             crate::sys::Forked::Child => {
                 drop(parent_end);
-                let cgroup_dirs = match (&hier, &cgroup) {
-                    (Some(h), Some(cg)) => h.dirs(cg).unwrap_or_default(),
+                let cgroup_dirs = match (&hier, &cgroup, &into) {
+                    (Some(h), Some(cg), None) => h.dirs(cg).unwrap_or_default(),
                     _ => vec![],
                 };
                 let ctx = init::Context { spec, rootfs, bundle, console_socket, fifo, cgroup_dirs };
