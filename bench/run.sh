@@ -315,7 +315,12 @@ if [ "$BENCH_SYSCTR_RUN_FS" = tmpfs ]; then
     [ -n "$RUNW" ] || log "bench: no tmpfs for sysctr's run dir, using disk"
 fi
 export SYSCTR_STATE_DIR=$W/sysctr/state SYSCTR_RUN_DIR=${RUNW:-$W/sysctr/run}
-echo "sysctr run dir on $(stat -fc %T "$(dirname "$SYSCTR_RUN_DIR")") ($SYSCTR_RUN_DIR; BENCH_SYSCTR_RUN_FS=$BENCH_SYSCTR_RUN_FS), state dir and LXC rootfs on $(stat -fc %T "$W")" >>"$RES/notes"
+fstype() {   # (stat -f says ext2/ext3 for ext4; findmnt may list stacked mounts)
+    local t
+    t=$(findmnt -no FSTYPE -T "$1" 2>/dev/null | tail -n1) || true
+    echo "${t:-$(stat -fc %T "$1")}"
+}
+echo "sysctr run dir on $(fstype "${RUNW:-$W}") ($SYSCTR_RUN_DIR; BENCH_SYSCTR_RUN_FS=$BENCH_SYSCTR_RUN_FS), state dir and LXC rootfs on $(fstype "$W")" >>"$RES/notes"
 
 # ---------------------------------------------------------------------------------
 # Statistics and formatting.

@@ -7,13 +7,16 @@ fn main() {
         Some("__monitor") => hidden_monitor(&args[2..]),
         // The built-in runtime, runc-compatible: `sysctr oci --root R create ...`.
         Some("oci") => sysctr::runtime::command::main(sysctr::runtime::command::Args::parse_from(&args[1..])),
-        _ => match sysctr::cli::run(sysctr::cli::Cli::parse()) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("Error: {}", chain(e.as_ref()));
-                1
+        _ => {
+            sysctr::sys::default_sigpipe();
+            match sysctr::cli::run(sysctr::cli::Cli::parse()) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("Error: {}", chain(e.as_ref()));
+                    1
+                }
             }
-        },
+        }
     };
     std::process::exit(code);
 }

@@ -16,7 +16,14 @@ fn bundle(dir: &Path, args: &[&str], terminal: bool, cgroup: &str) {
         "ociVersion": "1.0.2",
         "root": { "path": root },
         "hostname": "ocitest",
-        "process": { "terminal": terminal, "user": { "uid": 0, "gid": 0 }, "args": args, "env": ["PATH=/bin:/sbin"], "cwd": "/" },
+        // Capabilities as `runc spec` writes them: ambient ones that are not inheritable.
+        "process": { "terminal": terminal, "user": { "uid": 0, "gid": 0 }, "args": args, "env": ["PATH=/bin:/sbin"], "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN", "CAP_SETPCAP"],
+                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "ambient": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+            } },
         "mounts": [
             { "destination": "/proc", "type": "proc", "source": "proc" },
             { "destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"] },

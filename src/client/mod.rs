@@ -8,7 +8,7 @@ use crate::manager::Manager;
 
 
 pub use crate::manager::Error;
-pub use crate::monitor::attach::{Ended, Escape};
+pub use crate::manager::{Ended, Escape};
 pub use crate::storage::Paths;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -44,7 +44,7 @@ impl Client {
         self.manager.info(name)
     }
     /// Attach this terminal to the container's console; how it ended.
-    pub fn console(&self, name: &str, escape: u8, replay: bool) -> Result<crate::monitor::attach::Ended> {
+    pub fn console(&self, name: &str, escape: u8, replay: bool) -> Result<Ended> {
         self.manager.console(name, escape, replay)
     }
     pub fn console_log(&self, name: &str) -> Result<Vec<u8>> {

@@ -3,6 +3,7 @@
 
 mod revert;
 
+pub use crate::monitor::attach::{Ended, Escape};
 pub use revert::Revert;
 
 use std::io::{BufRead, BufReader};
@@ -283,9 +284,20 @@ impl Manager {
         let pid = Pid::from_raw(mon.init_pid);
         let log = run.join("runtime.log");
         if let Some(pidfd) = crate::sys::pidfd_open(pid).ok().filter(|_| alive(mon.init_pid, mon.init_start_time)) {
-            let sig = if force { libc::SIGKILL } else { halt_signal(pid) };
-            let _ = runtime.run("kill", &[name, &sig.to_string()], &log);
-            if !crate::runtime::wait_exit(&pidfd, if force { Duration::from_secs(10) } else { timeout }) && !force {
+            // The halt signal is sent again each second: an init that has not installed its
+            // handlers yet (just booted) ignores it, and which signal is right (systemd
+            // blocks SIGRTMIN+3 once it runs) may only show later.
+            let deadline = std::time::Instant::now() + if force { Duration::ZERO } else { timeout };
+            let mut exited = false;
+            while !force && !exited {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let _ = runtime.run("kill", &[name, &halt_signal(pid).to_string()], &log);
+                exited = crate::runtime::wait_exit(&pidfd, left.min(Duration::from_secs(1)));
+            }
+            if !exited {
                 let _ = runtime.run("kill", &[name, "KILL"], &log);
                 crate::runtime::wait_exit(&pidfd, Duration::from_secs(10));
             }

@@ -245,7 +245,7 @@ pub fn run(cfg: Config, report: &mut dyn Write) -> Result<()> {
             let reason = ExitReason::from_status(status);
             let stopping = cfg.stopping_file().exists();
             let record = ExitRecord { reason, at: now(), status: format!("{status:?}") };
-            let _ = crate::storage::write_atomic(&cfg.exit_file(), &serde_json::to_vec(&record).unwrap_or_default());
+            let _ = crate::storage::write_volatile(&cfg.exit_file(), &serde_json::to_vec(&record).unwrap_or_default());
             let _ = cfg.runtime.run("delete", &["--force", &cfg.runtime.id], &cfg.runtime_log());
             if reason == ExitReason::Reboot && !stopping {
                 let msg = "\r\n[sysctr: guest rebooted; starting it again]\r\n";
@@ -414,7 +414,7 @@ pub fn ask(socket: &Path, req: &Request) -> Option<Response> {
 
 fn write_state(cfg: &Config, state: &MonitorState) -> Result<()> {
     let body = serde_json::to_vec(state).expect("monitor state serialises");
-    crate::storage::write_atomic(&cfg.state_file(), &body)
+    crate::storage::write_volatile(&cfg.state_file(), &body)
         .map_err(|e| Error::Io { what: "write monitor.json", source: std::io::Error::other(crate::runtime::chain(&e)) })
 }
 

@@ -40,5 +40,12 @@ pub fn apply(spec: &LinuxCapabilities) -> Result<()> {
     caps::set(None, CapSet::Permitted, &permitted).map_err(err("set the permitted set"))?;
     caps::set(None, CapSet::Effective, &effective).map_err(err("set the effective set"))?;
     caps::set(None, CapSet::Inheritable, &convert(spec.inheritable())?).map_err(err("set the inheritable set"))?;
-    caps::set(None, CapSet::Ambient, &convert(spec.ambient())?).map_err(err("set the ambient set"))
+    // The kernel raises an ambient capability only when it is also permitted and
+    // inheritable; like runc and crun, skip those it refuses (`runc spec` lists ambient
+    // capabilities without inheritable ones) rather than fail the container.
+    caps::clear(None, CapSet::Ambient).map_err(err("clear the ambient set"))?;
+    for cap in convert(spec.ambient())? {
+        let _ = caps::raise(None, CapSet::Ambient, cap);
+    }
+    Ok(())
 }

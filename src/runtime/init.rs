@@ -344,7 +344,8 @@ fn exec(spec: &Spec) -> Result<()> {
 /// `prog` itself when it holds a '/', else the first match in the spec's PATH.
 pub(super) fn resolve_program(prog: &str, env: &[String]) -> Option<PathBuf> {
     if prog.contains('/') {
-        return Some(PathBuf::from(prog));
+        // Missing is "not found" (127); present but not executable is execve's EACCES (126).
+        return std::fs::metadata(prog).is_ok().then(|| PathBuf::from(prog));
     }
     let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(super::DEFAULT_PATH);
     path.split(':').map(|d| Path::new(d).join(prog)).find(|p| {

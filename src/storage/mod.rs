@@ -56,17 +56,33 @@ fn parse_error(path: &std::path::Path, text: &str, e: &toml::de::Error) -> Error
     Error::Parse { path: path.to_owned(), line, message: e.message().replace('\n', " ").trim().to_owned() }
 }
 
-/// Write `data` to `path` atomically: a temp file beside it, fsync, rename, fsync of the dir.
-/// A reader sees the old content or the new, never a torn file.
+/// Write `data` to `path` atomically and durably: a temp file beside it, fsync, rename,
+/// fsync of the dir. A reader sees the old content or the new, never a torn file, also
+/// after a power cut.
 pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<()> {
+    write_replacing(path, data, true)
+}
+
+/// [`write_atomic`] without the fsyncs, for state that does not outlive a reboot anyway
+/// (everything under the run dir): readers still never see a torn file.
+pub fn write_volatile(path: &std::path::Path, data: &[u8]) -> Result<()> {
+    write_replacing(path, data, false)
+}
+
+fn write_replacing(path: &std::path::Path, data: &[u8], durable: bool) -> Result<()> {
     use std::io::Write;
     let err = |source| Error::Write { path: path.to_owned(), source };
     let dir = path.parent().ok_or_else(|| err(std::io::Error::other("no parent directory")))?;
     let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
     let mut f = std::fs::File::create(&tmp).map_err(err)?;
     f.write_all(data).map_err(err)?;
-    f.sync_all().map_err(err)?;
+    if durable {
+        f.sync_all().map_err(err)?;
+    }
     drop(f);
     std::fs::rename(&tmp, path).map_err(err)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)
+    if durable {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+    }
+    Ok(())
 }

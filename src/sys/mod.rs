@@ -297,3 +297,10 @@ pub fn fork_into_cgroup(cgroup: BorrowedFd<'_>) -> nix::Result<Forked> {
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
     }
 }
+
+/// Restore the default SIGPIPE action (Rust ignores it), so a front end whose reader went
+/// away (`sysctr list | head -1`) ends quietly, as other Unix tools do.
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}

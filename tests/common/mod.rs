@@ -3,6 +3,8 @@
 //! Every container a test makes is deleted when its `Env` drops, failed tests included.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::hash::{Hash, Hasher};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -173,9 +175,11 @@ pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// A busybox-static root filesystem with busybox init, made in `dir/rootfs`.
-/// The inittab's last shutdown action halts at once (`halt -f`): busybox init's own
-/// halt path otherwise sleeps twice for a second before calling reboot(2).
+/// A busybox-static root filesystem with busybox init, made in `dir/rootfs`. The applet
+/// links come from the host busybox's own list: running the fresh copy (`busybox
+/// --install`) would race with other test threads forking while the copy is open for
+/// writing (ETXTBSY). The inittab's last shutdown action halts at once (`halt -f`): busybox
+/// init's own halt path otherwise sleeps twice for a second before calling reboot(2).
 pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     let root = dir.join("rootfs");
     for d in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "run", "tmp", "root"] {
@@ -183,8 +187,15 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     }
     let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| Path::new(p).exists()).expect("busybox-static installed");
     std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
-    let st = Command::new("chroot").arg(&root).args(["/bin/busybox", "--install", "-s"]).status().unwrap();
-    assert!(st.success(), "busybox --install failed");
+    let list = Command::new(busybox).arg("--list-full").output().unwrap();
+    assert!(list.status.success(), "busybox --list-full");
+    for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|l| !l.is_empty() && *l != "bin/busybox") {
+        let link = root.join(applet);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink("/bin/busybox", &link).unwrap();
+        }
+    }
     std::fs::write(
         root.join("etc/inittab"),
         "::sysinit:/bin/mount -o remount,rw /\n\
