@@ -19,6 +19,7 @@
 # Environment knobs (defaults in brackets):
 #   BENCH_N            boots/stops per system                                [5]
 #   BENCH_N_TRIVIAL    trivial runs per runtime and mode                      [20]
+#   BENCH_N_EXEC       exec latency rounds on running guests (0: skip)        [50]
 #   BENCH_N_RSS        runs per runtime for the RSS figure (0: skip)          [3]
 #   BENCH_SECTIONS     comma list of: boot, trivial                           [boot,trivial]
 #   BENCH_ROOTFS       Debian 12 rootfs dir (built if missing by
@@ -146,6 +147,7 @@ fi
 # ---------------------------------------------------------------------------------
 BENCH_N=${BENCH_N:-5}
 BENCH_N_TRIVIAL=${BENCH_N_TRIVIAL:-20}
+BENCH_N_EXEC=${BENCH_N_EXEC:-50}
 BENCH_N_RSS=${BENCH_N_RSS:-3}
 BENCH_SECTIONS=${BENCH_SECTIONS:-boot,trivial}
 BENCH_ROOTFS=${BENCH_ROOTFS:-/var/tmp/sysctr-test/debian-12}
@@ -491,6 +493,31 @@ EOF
             ((ok_sys)) && { boot_cycle sys 1 || ok_sys=0; }
         fi
     done
+    # exec latency on running guests (issue: console and exec): `sysctr exec -- true` vs
+    # `lxc-attach -- true`, alternating, BENCH_N_EXEC back-to-back, then a tenth of that
+    # after BENCH_IDLE s of idle each.
+    if ((ok_sys && ok_lxc && BENCH_N_EXEC > 0)); then
+        log "bench: exec latency, $BENCH_N_EXEC rounds"
+        sys_start </dev/null >/dev/null 2>&1 && lxc_start </dev/null >/dev/null 2>&1 &&
+            wait_running $((${EPOCHREALTIME/./} + BENCH_TIMEOUT * 1000000)) sys_poll &&
+            wait_running $((${EPOCHREALTIME/./} + BENCH_TIMEOUT * 1000000)) lxc_poll || {
+            echo "exec latency: could not boot both guests" >>"$RES/notes"
+            return 0
+        }
+        local s t0
+        for ((i = 0; i < BENCH_N_EXEC + BENCH_N_EXEC / 10; i++)); do
+            local mode=b2b
+            ((i >= BENCH_N_EXEC)) && mode=idle
+            for s in sys lxc; do
+                [ $mode = idle ] && sleep "$BENCH_IDLE"
+                t0=${EPOCHREALTIME/./}
+                "${s}_true" </dev/null >/dev/null 2>&1 || { echo "exec latency: $s exec failed" >>"$RES/notes"; break 2; }
+                echo $((${EPOCHREALTIME/./} - t0)) >>"$RES/exec-$mode.$s.us"
+            done
+        done
+        sys_stop </dev/null >/dev/null 2>&1
+        lxc_stop </dev/null >/dev/null 2>&1
+    fi
     # A failed cycle may leave a container up: the EXIT trap kills it.
 }
 
@@ -504,13 +531,9 @@ bench_trivial() {
     ln -s busybox "$B/rootfs/bin/true"
     (cd "$B" && runc spec)
     # runc's default spec, with: /bin/true, no terminal, writable root, the shared rootfs
-    # by absolute path. The ambient capability set is emptied: runc's spec lists ambient
-    # caps without inheritable ones, which the kernel refuses to raise; runc and crun
-    # ignore that, sysctr-oci fails ("PR_CAP_AMBIENT_RAISE failure: Operation not
-    # permitted"). Same config for all three.
+    # by absolute path. Same config for all three.
     jq --arg root "$B/rootfs" '.process.args = ["/bin/true"] | .process.terminal = false
-        | .root.path = $root | .root.readonly = false
-        | .process.capabilities.ambient = []' "$B/config.json" >"$B/base.json"
+        | .root.path = $root | .root.readonly = false' "$B/config.json" >"$B/base.json"
     # One bundle per variant and runtime:
     #   cg:   linux.cgroupsPath = /<prefix>cg/<runtime>: every runtime creates, joins and
     #         removes a cgroup in every hierarchy (equal work);
@@ -571,6 +594,8 @@ report() {
         printf "$f" "  start cmd returns (ms)" "$(cell start.sys)" "LXC $(cell start.lxc)" "$(ratio start.sys start.lxc)"
         printf "$f" "  exec 'true' round trip (ms)" "$(cell exec.sys)" "LXC $(cell exec.lxc)" "$(ratio exec.sys exec.lxc)"
         printf "$f" "  first boot, warm-up (ms)" "$(cell firstboot.sys)" "LXC $(cell firstboot.lxc)" "$(ratio firstboot.sys firstboot.lxc)"
+        printf "$f" "exec 'true', back-to-back (ms)" "$(cell exec-b2b.sys)" "lxc-attach $(cell exec-b2b.lxc)" "$(ratio exec-b2b.sys exec-b2b.lxc)"
+        printf "$f" "exec 'true', after idle (ms)" "$(cell exec-idle.sys)" "lxc-attach $(cell exec-idle.lxc)" "$(ratio exec-idle.sys exec-idle.lxc)"
     fi
     if section trivial; then
         local v m name

@@ -378,3 +378,37 @@ fn exec_of_a_missing_program_exits_127_and_of_a_non_executable_126() {
     assert_eq!(code, 126, "{err}");
     assert_one_line_error(&["exec", "/etc/passwd"], code, &err, "/etc/passwd");
 }
+
+/// TIOCSTI from inside an exec'd process pushes keystrokes only into the container's own
+/// pty (with -t) or fails (pipes): never into the caller's terminal. The caller's pane runs
+/// a shell that executes whatever line reaches its terminal after the exec, so a keystroke
+/// that escaped would create the host marker file.
+#[test]
+fn tiocsti_from_an_exec_never_reaches_the_callers_terminal() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let name = env.name("sti");
+    let root = busybox_rootfs(&env.dir.join("src"));
+    install_binary(&root, Path::new(PROBE), "/probe");
+    env.ok(&["create", &name, "--rootfs", root.to_str().unwrap()]);
+    env.ok(&["start", &name]);
+    let tmux = Tmux::new();
+    for (mode, flag) in [("pty", "-t"), ("pipes", "-T")] {
+        let marker = env.dir.join(format!("host-marker-{mode}"));
+        let payload = format!("touch {}\r", marker.display());
+        let session = format!("sti-{mode}");
+        tmux.spawn_then(&session, &env, &["exec", flag, &name, "--", "/probe", "--tiocsti", &payload], "read -r line; eval \"$line\"; exec sleep 1000");
+        tmux.expect_text(&session, Duration::from_secs(20), "EXIT=");
+        let pane = tmux.pane(&session);
+        if mode == "pty" {
+            assert!(pane.contains("\"tiocsti\":\"injected\""), "the probe could inject into its own pty: {pane}");
+        } else {
+            assert!(pane.contains("\"tiocsti\":\"refused"), "a pipe takes no TIOCSTI: {pane}");
+        }
+        // Give an escaped keystroke every chance to be read and run by the host shell.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(!marker.exists(), "{mode}: keystrokes injected in the container ran on the host");
+    }
+}

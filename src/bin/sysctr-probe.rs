@@ -93,7 +93,24 @@ fn cgroupfs() -> Value {
     json!({ "fstype": kind, "writable": writable, "controllers": controllers })
 }
 
+/// `--tiocsti TEXT`: try to inject TEXT into the terminal on stdin; report the outcome.
+fn tiocsti(text: &str) {
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let result = text.bytes().try_for_each(|b| sysctr::sys::tiocsti(stdin.as_fd(), b));
+    let outcome = match result {
+        Ok(()) => "injected".to_owned(),
+        Err(e) => format!("refused: {e}"),
+    };
+    println!("{}", json!({ "tiocsti": outcome }));
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--tiocsti") {
+        tiocsti(args.get(2).map(String::as_str).unwrap_or(""));
+        return;
+    }
     let pid1_fds: Vec<u32> = std::fs::read_dir("/proc/1/fd")
         .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
         .unwrap_or_default();

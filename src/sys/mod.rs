@@ -304,3 +304,13 @@ pub fn default_sigpipe() {
     // SAFETY: setting a signal's disposition to SIG_DFL installs no handler code.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
+
+/// Push `byte` into the input queue of terminal `fd` (ioctl TIOCSTI), as an attacker inside
+/// a container would try with a terminal it was handed. Used by the probe to show that an
+/// exec'd process holds only the container's own pty.
+pub fn tiocsti(fd: BorrowedFd<'_>, byte: u8) -> nix::Result<()> {
+    let c = byte as libc::c_char;
+    // SAFETY: TIOCSTI reads one char through the pointer, which points at `c`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSTI, &c) };
+    Errno::result(r).map(drop)
+}

@@ -32,6 +32,11 @@ impl Tmux {
     /// Run `sysctr ARGS` (with `env`'s variables) in a new 120x40 session; when it ends the
     /// pane shows `EXIT=<code>` and stays.
     pub fn spawn(&self, session: &str, env: &Env, args: &[&str]) {
+        self.spawn_then(session, env, args, "exec sleep 1000");
+    }
+
+    /// [`Tmux::spawn`], running shell code `then` in the pane after `sysctr` ended.
+    pub fn spawn_then(&self, session: &str, env: &Env, args: &[&str], then: &str) {
         let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
         let mut line = format!(
             "env SYSCTR_STATE_DIR={} SYSCTR_RUN_DIR={} SYSCTR_CONFIG={} {}",
@@ -44,7 +49,8 @@ impl Tmux {
             line.push(' ');
             line.push_str(&q(a));
         }
-        line.push_str("; echo EXIT=$?; exec sleep 1000");
+        line.push_str("; echo EXIT=$?; ");
+        line.push_str(then);
         let out = self.tmux(&["new-session", "-d", "-s", session, "-x", "120", "-y", "40", &line]);
         assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
     }
