@@ -178,8 +178,10 @@ pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// A busybox-static root filesystem with busybox init, made in `dir/rootfs`. The applet
 /// links come from the host busybox's own list: running the fresh copy (`busybox
 /// --install`) would race with other test threads forking while the copy is open for
-/// writing (ETXTBSY). The inittab's last shutdown action halts at once (`halt -f`): busybox
-/// init's own halt path otherwise sleeps twice for a second before calling reboot(2).
+/// writing (ETXTBSY). The inittab's last shutdown action halts at once (`halt -n -f`):
+/// busybox init's own halt path otherwise sleeps twice for a second before calling
+/// reboot(2), and without `-n` halt first syncs every filesystem of the host, which takes
+/// seconds on a busy machine and does nothing for a container.
 pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     let root = dir.join("rootfs");
     for d in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "run", "tmp", "root"] {
@@ -201,7 +203,7 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
         "::sysinit:/bin/mount -o remount,rw /\n\
          ::respawn:/bin/sh -c 'exec sleep 100000'\n\
          ::shutdown:/bin/echo sysctr-test: shutting down\n\
-         ::shutdown:/sbin/halt -f\n",
+         ::shutdown:/sbin/halt -n -f\n",
     )
     .unwrap();
     root
