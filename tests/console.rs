@@ -101,7 +101,7 @@ fn busybox_console_viewers_escape_and_close() {
         "::sysinit:/bin/echo BB-FIRST-LINE\n\
          ::sysinit:/bin/mount -o remount,rw /\n\
          ::respawn:-/bin/sh\n\
-         ::shutdown:/sbin/halt -f\n",
+         ::shutdown:/sbin/halt -n -f\n",
     )
     .unwrap();
     env.ok(&["create", &name, "--rootfs", root.to_str().unwrap()]);
