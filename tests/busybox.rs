@@ -104,11 +104,7 @@ fn probe_inside_sees_a_proper_system_container() {
         return;
     }
     let env = Env::new();
-    let name = env.name("probe");
-    let root = busybox_rootfs(&env.dir.join("src"));
-    install_binary(&root, Path::new(PROBE), "/probe");
-    env.ok(&["create", &name, "--rootfs", root.to_str().unwrap()]);
-    env.ok(&["start", &name]);
+    let name = running_busybox_with_probe(&env, "probe");
     let (code, out) = env.exec(&name, &["/probe"]);
     assert_eq!(code, 0, "{out}");
     let p: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -389,11 +389,7 @@ fn tiocsti_from_an_exec_never_reaches_the_callers_terminal() {
         return;
     }
     let env = Env::new();
-    let name = env.name("sti");
-    let root = busybox_rootfs(&env.dir.join("src"));
-    install_binary(&root, Path::new(PROBE), "/probe");
-    env.ok(&["create", &name, "--rootfs", root.to_str().unwrap()]);
-    env.ok(&["start", &name]);
+    let name = running_busybox_with_probe(&env, "sti");
     let tmux = Tmux::new();
     for (mode, flag) in [("pty", "-t"), ("pipes", "-T")] {
         let marker = env.dir.join(format!("host-marker-{mode}"));

@@ -209,6 +209,16 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     root
 }
 
+/// A running busybox container named `base-<tag>` with the probe binary at `/probe`.
+pub fn running_busybox_with_probe(env: &Env, base: &str) -> String {
+    let name = env.name(base);
+    let root = busybox_rootfs(&env.dir.join("src"));
+    install_binary(&root, Path::new(PROBE), "/probe");
+    env.ok(&["create", &name, "--rootfs", root.to_str().unwrap()]);
+    env.ok(&["start", &name]);
+    name
+}
+
 /// Copy the shared libraries of `bin` (per ldd) into `root`, so a dynamically linked test
 /// binary runs in a busybox rootfs.
 pub fn install_binary(root: &Path, bin: &Path, dest: &str) {
