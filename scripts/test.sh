@@ -12,7 +12,7 @@ tests/fixtures/debian-rootfs.sh trixie /var/tmp/sysctr-test/debian-13
 export SYSCTR_TEST_NAMES=/tmp/sysctr-it-names.$$
 : > "$SYSCTR_TEST_NAMES"
 status=0
-cargo test --all-targets -- --test-threads="${TEST_THREADS:-2}" || status=$?
+cargo test --all-targets --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" || status=$?
 scripts/leak-check.sh "$SYSCTR_TEST_NAMES" || status=1
 
 # The same runtime and lifecycle tests on a pure cgroup v2 host (what most hosts run):
