@@ -24,13 +24,14 @@ pub struct Context<'a> {
     pub console_socket: Option<OwnedFd>,
     /// O_PATH descriptor of the exec fifo; opening it for writing blocks until `start`.
     pub fifo: OwnedFd,
-    /// The container's cgroup directories, one per hierarchy, to join before unsharing.
-    pub cgroup_dirs: Vec<PathBuf>,
+    /// The parent moves us into the container's cgroups (while we set up mounts) and says
+    /// `joined` on the sync socket; we must wait for that before our cgroup namespace.
+    pub wait_for_cgroup: bool,
 }
 
 /// Run the checklist, report to the parent, wait for `start`, exec. Returns only on error.
 pub fn run(ctx: Context<'_>, sync: &mut UnixStream) -> Error {
-    match prepare(&ctx) {
+    match prepare(&ctx, sync) {
         Ok(stdio) => {
             if let Err(e) = sync.write_all(b"ok\n") {
                 return Error::Io { what: "report to the runtime", source: e };
@@ -42,21 +43,15 @@ pub fn run(ctx: Context<'_>, sync: &mut UnixStream) -> Error {
     }
 }
 
-fn prepare(ctx: &Context<'_>) -> Result<Option<OwnedFd>> {
+fn prepare(ctx: &Context<'_>, sync: &mut UnixStream) -> Result<Option<OwnedFd>> {
     let spec = ctx.spec;
     let linux = spec.linux().as_ref().ok_or_else(|| Error::Spec("no linux section".into()))?;
     let process = spec.process().as_ref().ok_or_else(|| Error::Spec("no process".into()))?;
 
-    // Join the cgroups before the cgroup namespace is made: it is rooted where we stand.
-    // "0" is the writing process itself (our pid here is 1, meaningless to the host).
-    for dir in &ctx.cgroup_dirs {
-        let procs = dir.join("cgroup.procs");
-        std::fs::write(&procs, "0").map_err(|e| Error::Io { what: "join the container cgroup", source: e })?;
-    }
-
-    // Namespaces next: every mount and name below must land in the container's own.
-    // The pid namespace was entered by the parent (it applies to children only).
-    let new_net = enter_namespaces(spec)?;
+    // Namespaces first: every mount and name below must land in the container's own. The
+    // pid namespace was entered by the parent (it applies to children only); the cgroup
+    // namespace waits until we stand in the container's cgroups (it is rooted there).
+    let (new_net, new_cgroup_ns) = enter_namespaces(spec)?;
 
     // Device nodes get exactly the spec's modes.
     umask(Mode::empty());
@@ -76,8 +71,11 @@ fn prepare(ctx: &Context<'_>) -> Result<Option<OwnedFd>> {
     )
     .map_err(|source| Error::Sys { what: "open rootfs", path: ctx.rootfs.to_owned(), source })?;
 
-    // The spec's mounts, in order (proc, dev, devpts, ..., sys, cgroup, run).
-    for m in spec.mounts().iter().flatten() {
+    // The spec's mounts, in order (proc, dev, devpts, ..., sys, run), but for the cgroup
+    // view, which needs our cgroup namespace: it comes last (nothing is mounted below it).
+    let (cgroup_mounts, mounts): (Vec<&Mount>, Vec<&Mount>) =
+        spec.mounts().iter().flatten().partition(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
+    for m in mounts {
         mount_one(root.as_fd(), m, ctx.bundle)?;
     }
 
@@ -101,6 +99,19 @@ fn prepare(ctx: &Context<'_>) -> Result<Option<OwnedFd>> {
     }
     for p in linux.readonly_paths().iter().flatten() {
         make_readonly(root.as_fd(), Path::new(p))?;
+    }
+
+    // All of the above overlapped with the parent moving us into our cgroups (the first
+    // cgroup.procs write after idle stalls for an RCU grace period). Now the cgroup
+    // namespace, rooted in our own cgroup, and the cgroup view.
+    if ctx.wait_for_cgroup {
+        wait_for_line(sync, "joined")?;
+    }
+    if new_cgroup_ns {
+        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|source| Error::Sys { what: "unshare", path: "cgroup".into(), source })?;
+    }
+    for m in cgroup_mounts {
+        mount_one(root.as_fd(), m, ctx.bundle)?;
     }
 
     // A fresh network namespace has lo down; every init expects 127.0.0.1 to answer.
@@ -143,10 +154,28 @@ fn prepare(ctx: &Context<'_>) -> Result<Option<OwnedFd>> {
     Ok(console)
 }
 
-/// Unshare (or join, when the spec gives a path) every namespace but pid. Returns whether
-/// a new network namespace was made.
-fn enter_namespaces(spec: &Spec) -> Result<bool> {
+/// Read one line from the parent; it must be `want`.
+fn wait_for_line(sync: &mut UnixStream, want: &str) -> Result<()> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while std::io::Read::read(sync, &mut b).map_err(|e| Error::Io { what: "hear from the runtime", source: e })? == 1 {
+        if b[0] == b'\n' {
+            break;
+        }
+        line.push(b[0]);
+    }
+    if line != want.as_bytes() {
+        return Err(Error::Child(format!("the runtime said {:?}, not {want}", String::from_utf8_lossy(&line))));
+    }
+    Ok(())
+}
+
+/// Unshare (or join, when the spec gives a path) every namespace but pid, and but a new
+/// cgroup namespace, which the caller unshares once in the container's cgroups. Returns
+/// whether a new network namespace was made, and whether a new cgroup namespace is due.
+fn enter_namespaces(spec: &Spec) -> Result<(bool, bool)> {
     let mut new_net = false;
+    let mut new_cgroup = false;
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
     // Join by path before unsharing, so a joined namespace is the one the new ones nest in.
     for ns in namespaces.iter().filter(|ns| ns.path().is_some()) {
@@ -167,10 +196,14 @@ fn enter_namespaces(spec: &Spec) -> Result<bool> {
         if flag == CloneFlags::CLONE_NEWNET {
             new_net = true;
         }
+        if flag == CloneFlags::CLONE_NEWCGROUP {
+            new_cgroup = true;
+            continue;
+        }
         flags |= flag;
     }
     unshare(flags).map_err(|source| Error::Sys { what: "unshare", path: "/".into(), source })?;
-    Ok(new_net)
+    Ok((new_net, new_cgroup))
 }
 
 pub fn clone_flag(t: LinuxNamespaceType) -> Result<CloneFlags> {

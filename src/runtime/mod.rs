@@ -270,11 +270,8 @@ impl Runtime {
         match forked.map_err(|source| Error::Sys { what: "fork", path: "/".into(), source })? {
             crate::sys::Forked::Child => {
                 drop(parent_end);
-                let cgroup_dirs = match (&hier, &cgroup, &into) {
-                    (Some(h), Some(cg), None) => h.dirs(cg).unwrap_or_default(),
-                    _ => vec![],
-                };
-                let ctx = init::Context { spec, rootfs, bundle, console_socket, fifo, cgroup_dirs };
+                let wait_for_cgroup = hier.is_some() && cgroup.is_some() && into.is_none();
+                let ctx = init::Context { spec, rootfs, bundle, console_socket, fifo, wait_for_cgroup };
                 let err = init::run(ctx, &mut child_end);
                 let _ = std::io::Write::write_all(&mut child_end, format!("error: {}\n", chain(&err)).as_bytes());
                 std::process::exit(1);
@@ -282,6 +279,17 @@ impl Runtime {
             crate::sys::Forked::Parent(pid) => {
                 drop(child_end);
                 drop(console_socket);
+                // Move the child into its cgroups while it sets up its mounts; it waits for
+                // `joined` before it makes its cgroup namespace.
+                if let (Some(h), Some(cg), None) = (&hier, &cgroup, &into) {
+                    if let Err(e) = h.join(cg, pid.as_raw()) {
+                        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                        let _ = waitpid(pid, None);
+                        undo_cgroup(&hier);
+                        return Err(e.into());
+                    }
+                    let _ = std::io::Write::write_all(&mut parent_end, b"joined\n");
+                }
                 let mut line = String::new();
                 let _ = BufReader::new(&mut parent_end).read_line(&mut line);
                 if line.trim() != "ok" {
