@@ -20,11 +20,25 @@ const MAX_DEPTH: usize = 512;
 /// Remove `path` and everything below it. Mounts at or below `path` are detached first
 /// (lazily, so a busy one cannot stop us and the mounted content is never touched).
 pub fn remove_tree(path: &Path) -> Result<()> {
-    let path = match std::fs::canonicalize(path) {
+    // Resolve the parent (ours), never `path` itself: if `path` is a symlink, the link is
+    // what goes, not what it points at.
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(Error::Remove { path: path.to_owned(), source: nix::Error::EINVAL });
+    };
+    let parent = match std::fs::canonicalize(if parent.as_os_str().is_empty() { Path::new(".") } else { parent }) {
         Ok(p) => p,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(source) => return Err(Error::Read { path: path.to_owned(), source }),
     };
+    let path = parent.join(name);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return std::fs::remove_file(&path).map_err(|e| Error::Remove { path, source: nix::Error::from_raw(e.raw_os_error().unwrap_or(0)) });
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(Error::Read { path, source }),
+    }
     detach_mounts_below(&path)?;
     let parent = path.parent().ok_or_else(|| Error::Remove { path: path.clone(), source: nix::Error::EINVAL })?;
     let name = path.file_name().ok_or_else(|| Error::Remove { path: path.clone(), source: nix::Error::EINVAL })?;
@@ -118,5 +132,17 @@ mod tests {
         assert!(!root.exists());
         assert_eq!(std::fs::read_to_string(outside.path().join("sentinel")).unwrap(), "keep");
         remove_tree(&root).unwrap(); // absent: nothing to do
+    }
+
+    #[test]
+    fn a_symlinked_top_level_is_unlinked_not_followed() {
+        let target = tempfile::tempdir().unwrap();
+        std::fs::write(target.path().join("keep"), "x").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("c");
+        std::os::unix::fs::symlink(target.path(), &link).unwrap();
+        remove_tree(&link).unwrap();
+        assert!(std::fs::symlink_metadata(&link).is_err(), "the link is gone");
+        assert!(target.path().join("keep").exists(), "what it pointed at is not");
     }
 }
