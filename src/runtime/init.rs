@@ -92,8 +92,8 @@ fn prepare(ctx: &Context<'_>, sync: &mut UnixStream) -> Result<Option<OwnedFd>> 
         _ => None,
     };
 
-    // Masked and read-only paths after /proc and /sys exist, before pivot_root hides the
-    // host's /dev/null we would otherwise not need.
+    // Masked and read-only paths once /proc, /sys and the container's own /dev/null (what
+    // masked files are covered with) exist.
     for p in linux.masked_paths().iter().flatten() {
         mask(root.as_fd(), Path::new(p))?;
     }
