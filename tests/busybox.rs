@@ -114,6 +114,8 @@ fn probe_inside_sees_a_proper_system_container() {
     assert_eq!(p["proc_sys"], "read-only");
     assert_eq!(p["sys"], "read-only");
     assert_eq!(p["pid1_fds"], serde_json::json!([0, 1, 2]), "init starts with stdio only");
+    let ignored = u64::from_str_radix(p["pid1_sigign"].as_str().unwrap(), 16).unwrap();
+    assert_eq!(ignored & (1 << (libc::SIGPIPE - 1)), 0, "init must not inherit an ignored SIGPIPE: {ignored:x}");
     let environ: Vec<&str> = p["pid1_environ"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(environ.contains(&"container=sysctr"));
     assert!(environ.iter().all(|e| e.starts_with("container=") || e.starts_with("PATH=")), "clean env: {environ:?}");
@@ -285,4 +287,28 @@ fn device_cgroup_denies_host_devices() {
     assert!(out.ends_with("rc=1"), "a host disk readable: {out}");
     let (_, out) = env.exec(&name, &["sh", "-c", "mknod /tmp/null c 1 3 && echo x > /tmp/null; echo rc=$?"]);
     assert_eq!(out, "rc=0", "an allowed device works");
+}
+
+/// A guest nesting cgroups as deep as it can, with long names, must neither go past the
+/// depth cap nor make its container impossible to delete (host-side walks go by
+/// descriptors, so no host path grows past PATH_MAX).
+#[test]
+fn guest_cgroup_nesting_cannot_make_the_container_undeletable() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let name = new_busybox(&env, "nest");
+    env.ok(&["start", &name]);
+    let long = "n".repeat(200);
+    let script = format!("cd /sys/fs/cgroup; i=0; while [ $i -lt 100 ]; do mkdir {long} 2>/dev/null || break; cd {long}; i=$((i+1)); done; echo $i");
+    let (code, depth) = env.exec(&name, &["sh", "-c", &script]);
+    assert_eq!(code, 0);
+    let depth: u32 = depth.parse().unwrap();
+    assert!((4..=32).contains(&depth), "nesting stopped at {depth}");
+    env.ok(&["delete", "--force", &name]);
+    assert_no_cgroup(&name);
+    for d in env.container_dirs(&name) {
+        assert!(!d.exists(), "{d:?} left");
+    }
 }

@@ -127,6 +127,7 @@ fn main() {
         "hostname": nix::unistd::gethostname().ok().map(|h| h.to_string_lossy().into_owned()),
         "pid1_cmdline": read("/proc/1/cmdline").map(|c| c.replace('\0', " ").trim().to_owned()),
         "pid1_caps": status_fields("1", "Cap"),
+        "pid1_sigign": status_fields("1", "SigIgn").get("SigIgn").cloned(),
         "pid1_fds": pid1_fds,
         "pid1_environ": environ,
         "self_pid_in_ns": std::process::id(),

@@ -7,7 +7,8 @@ mod devices;
 
 pub use devices::Rule as DeviceRule;
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -186,9 +187,15 @@ impl Hierarchies {
 
     /// Every process in cgroup `rel` and below it, in any hierarchy.
     pub fn pids(&self, rel: &str) -> Result<Vec<i32>> {
+        let rel = check_rel(rel)?;
         let mut out = Vec::new();
-        for dir in self.dirs(rel)? {
-            collect_pids(&dir, &mut out)?;
+        for h in &self.all {
+            let dir = h.mount.join(rel);
+            match open_dir(None, &dir) {
+                Ok(fd) => collect_pids(fd, &dir, &mut out)?,
+                Err(nix::Error::ENOENT) => {}
+                Err(e) => return Err(Error::ReadFile { path: dir, source: e.into() }),
+            }
         }
         out.sort_unstable();
         out.dedup();
@@ -197,12 +204,98 @@ impl Hierarchies {
 
     /// Remove cgroup `rel` and every cgroup below it (the guest's own slices and scopes),
     /// deepest first, in every hierarchy. Absent is fine. Busy cgroups are retried briefly:
-    /// processes of a dead pid namespace take a moment to leave.
+    /// processes of a dead pid namespace take a moment to leave. The walk goes by directory
+    /// descriptors, so however deep the guest nested, no path gets too long.
     pub fn remove(&self, rel: &str) -> Result<()> {
-        for dir in self.dirs(rel)? {
-            remove_recursive(&dir)?;
+        let rel = Path::new(check_rel(rel)?);
+        let (parent, name) = (rel.parent().unwrap_or(Path::new("")), rel.file_name().expect("checked: not empty"));
+        for h in &self.all {
+            let pdir = h.mount.join(parent);
+            match open_dir(None, &pdir) {
+                Ok(fd) => remove_at(fd.as_fd(), name, &pdir.join(name))?,
+                Err(nix::Error::ENOENT) => {}
+                Err(e) => return Err(Error::Remove { path: pdir, source: e.into() }),
+            }
         }
         Ok(())
+    }
+
+    /// Cap how deep cgroups may nest below our parent in the cgroup2 hierarchy (the guest's
+    /// own tree included; it cannot change a limit set above its namespace root).
+    pub fn limit_depth(&self, parent: &str, depth: u32) -> Result<()> {
+        let parent = check_rel(parent)?;
+        if let Some(h) = self.unified() {
+            write(&h.mount.join(parent).join("cgroup.max.depth"), &depth.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// How deep a guest may nest cgroups below its container's (systemd needs about 4).
+pub const GUEST_DEPTH: u32 = 32;
+
+fn open_dir(at: Option<BorrowedFd<'_>>, path: &Path) -> nix::Result<OwnedFd> {
+    use nix::fcntl::OFlag;
+    crate::sys::openat(at, path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+}
+
+/// Names of the subdirectories (child cgroups) of `dir`.
+fn child_names(dir: BorrowedFd<'_>, shown: &Path) -> Result<Vec<std::ffi::CString>> {
+    let fd = dir.try_clone_to_owned().map_err(|source| Error::ReadFile { path: shown.to_owned(), source })?;
+    let mut d = nix::dir::Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(fd))
+        .map_err(|e| Error::ReadFile { path: shown.to_owned(), source: e.into() })?;
+    Ok(d.iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type() == Some(nix::dir::Type::Directory))
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect())
+}
+
+fn collect_pids(dir: OwnedFd, shown: &Path, out: &mut Vec<i32>) -> Result<()> {
+    use std::io::Read;
+    let procs = open_dir_file(dir.as_fd(), "cgroup.procs").map_err(|e| Error::ReadFile { path: shown.join("cgroup.procs"), source: e.into() })?;
+    let mut text = String::new();
+    std::fs::File::from(procs).read_to_string(&mut text).map_err(|source| Error::ReadFile { path: shown.join("cgroup.procs"), source })?;
+    out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    for name in child_names(dir.as_fd(), shown)? {
+        let os = std::ffi::OsStr::from_bytes(name.as_bytes());
+        match open_dir(Some(dir.as_fd()), Path::new(os)) {
+            Ok(sub) => collect_pids(sub, &shown.join(os), out)?,
+            Err(nix::Error::ENOENT) => {}
+            Err(e) => return Err(Error::ReadFile { path: shown.join(os), source: e.into() }),
+        }
+    }
+    Ok(())
+}
+
+fn open_dir_file(dir: BorrowedFd<'_>, name: &str) -> nix::Result<OwnedFd> {
+    use nix::fcntl::OFlag;
+    crate::sys::openat(Some(dir), Path::new(name), OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, nix::sys::stat::Mode::empty())
+}
+
+/// Remove cgroup `name` below `parent` and everything under it, deepest first.
+fn remove_at(parent: BorrowedFd<'_>, name: &std::ffi::OsStr, shown: &Path) -> Result<()> {
+    let dir = match open_dir(Some(parent), Path::new(name)) {
+        Ok(d) => d,
+        Err(nix::Error::ENOENT) => return Ok(()),
+        Err(e) => return Err(Error::Remove { path: shown.to_owned(), source: e.into() }),
+    };
+    for child in child_names(dir.as_fd(), shown)? {
+        let os = std::ffi::OsStr::from_bytes(child.as_bytes());
+        remove_at(dir.as_fd(), os, &shown.join(os))?;
+    }
+    drop(dir);
+    let mut tries = 0;
+    loop {
+        match nix::unistd::unlinkat(Some(parent.as_raw_fd()), name, nix::unistd::UnlinkatFlags::RemoveDir) {
+            Ok(()) | Err(nix::Error::ENOENT) => return Ok(()),
+            Err(nix::Error::EBUSY) if tries < 200 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(Error::Remove { path: shown.to_owned(), source: e.into() }),
+        }
     }
 }
 
@@ -248,46 +341,6 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
-    let procs = match std::fs::read_to_string(dir.join("cgroup.procs")) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => return Err(Error::ReadFile { path: dir.join("cgroup.procs"), source }),
-    };
-    out.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-    for sub in subdirs(dir)? {
-        collect_pids(&sub, out)?;
-    }
-    Ok(())
-}
-
-fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(source) => return Err(Error::ReadFile { path: dir.to_owned(), source }),
-    };
-    Ok(rd.filter_map(|e| e.ok()).filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false)).map(|e| e.path()).collect())
-}
-
-fn remove_recursive(dir: &Path) -> Result<()> {
-    for sub in subdirs(dir)? {
-        remove_recursive(&sub)?;
-    }
-    let mut tries = 0;
-    loop {
-        match std::fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(source) => return Err(Error::Remove { path: dir.to_owned(), source }),
-        }
-    }
 }
 
 #[cfg(test)]

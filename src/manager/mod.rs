@@ -431,7 +431,7 @@ impl Manager {
             tty: req.interactive,
             term: std::env::var("TERM").ok().filter(|_| req.interactive),
         };
-        Ok(crate::runtime::nsenter::enter(Pid::from_raw(mon.init_pid), &nreq, &self.paths.cgroup_root)?)
+        Ok(crate::runtime::nsenter::enter(Pid::from_raw(mon.init_pid), mon.init_start_time, &nreq, &self.paths.cgroup_root)?)
     }
 
     /// Attach this terminal to a running container's console until the viewer detaches or

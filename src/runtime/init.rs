@@ -370,6 +370,8 @@ fn exec(spec: &Spec) -> Result<()> {
     let argv = args.iter().map(|a| cstr(a)).collect::<Result<Vec<_>>>()?;
     let envp = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>>>()?;
     let path_c = cstr(&path.to_string_lossy())?;
+    // Init starts with default signal handling, whatever this process inherited or set.
+    crate::sys::reset_signals();
     let e = nix::unistd::execve(&path_c, &argv, &envp).unwrap_err();
     Err(Error::Sys { what: "execve", path, source: e })
 }

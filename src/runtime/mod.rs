@@ -224,6 +224,11 @@ impl Runtime {
                 if !h.create(cg)? && !h.pids(cg)?.is_empty() {
                     return Err(Error::CgroupBusy(cg.clone()));
                 }
+                // Bound how deep the guest may nest cgroups (set on our parent, out of the
+                // guest's reach): host-side walks and paths stay bounded.
+                if let Some((parent, _)) = cg.rsplit_once('/') {
+                    h.limit_depth(parent, 1 + crate::cgroup::GUEST_DEPTH)?;
+                }
                 let rules = device_rules(linux.and_then(|l| l.resources().as_ref()));
                 if !rules.is_empty() {
                     h.set_device_rules(cg, &rules)?;
@@ -442,13 +447,15 @@ fn device_rules(res: Option<&oci_spec::runtime::LinuxResources>) -> Vec<crate::c
     res.and_then(|r| r.devices().as_ref())
         .into_iter()
         .flatten()
+        // Fifos are no devices: the device cgroup does not govern them (v1 refuses such a
+        // rule, and in an eBPF program it would match every device).
+        .filter(|d| d.typ() != Some(T::P))
         .map(|d| crate::cgroup::DeviceRule {
             allow: d.allow(),
             kind: match d.typ() {
                 Some(T::B) => 'b',
                 Some(T::C) | Some(T::U) => 'c',
-                Some(T::P) => 'p',
-                Some(T::A) | None => 'a',
+                Some(T::A) | Some(T::P) | None => 'a',
             },
             major: d.major().and_then(|n| u32::try_from(n).ok()),
             minor: d.minor().and_then(|n| u32::try_from(n).ok()),

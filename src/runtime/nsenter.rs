@@ -47,7 +47,7 @@ pub struct Request {
 }
 
 /// Run `req` in the container whose init is `pid`; its exit status (128+N if killed by N).
-pub fn enter(pid: Pid, req: &Request, cgroup_root: &Path) -> Result<i32> {
+pub fn enter(pid: Pid, start_time: u64, req: &Request, cgroup_root: &Path) -> Result<i32> {
     let sys = |what, source| Error::Sys { what, path: format!("/proc/{pid}").into(), source };
     let io = |what| move |source| Error::Io { what, source };
     // Open everything first, while /proc is still the host's.
@@ -59,14 +59,18 @@ pub fn enter(pid: Pid, req: &Request, cgroup_root: &Path) -> Result<i32> {
             ns.push((std::fs::File::open(format!("/proc/{pid}/ns/{name}")).map_err(io("open a namespace of init"))?, *flag));
         }
     }
+    // Only now, with its namespaces open, is it safe to check that `pid` is still our init:
+    // a check before opening could pass for a recycled pid.
+    if !super::alive(pid, start_time) {
+        return Err(Error::Child("the container stopped".into()));
+    }
     let bounding = init_bounding_set(pid)?;
-    let start = super::start_time(pid);
     // No process of the container may ptrace us or open our /proc files (exe, fds, memory)
     // while we stand between host and container.
     nix::sys::prctl::set_dumpable(false).map_err(|e| sys("clear dumpable", e))?;
     // Join init's cgroups (the leaf it sits in) before its cgroup namespace.
     Hierarchies::discover(cgroup_root)?.join_like(pid.as_raw(), std::process::id() as i32)?;
-    if super::start_time(pid) != start || start.is_none() {
+    if !super::alive(pid, start_time) {
         return Err(Error::Child("the container stopped while we joined it".into()));
     }
     // Signals we relay or wait for arrive through a signalfd from here on.
@@ -87,7 +91,7 @@ pub fn enter(pid: Pid, req: &Request, cgroup_root: &Path) -> Result<i32> {
         crate::sys::Forked::Child => {
             drop(host_io);
             drop(sfd);
-            let err = exec_in(req, child_fds, &bounding, &mask);
+            let err = exec_in(req, child_fds, &bounding);
             eprintln!("Error: {}", super::chain(&err));
             std::process::exit(if matches!(err, Error::NoCommand(_)) { 127 } else { 126 });
         }
@@ -129,7 +133,7 @@ fn open_pipes() -> Result<(Io, ChildFds)> {
     Ok((Io::Pipes { stdin: in_w, stdout: out_r, stderr: err_r }, ChildFds([in_r, out_w, err_w])))
 }
 
-fn exec_in(req: &Request, fds: ChildFds, bounding: &caps::CapsHashSet, mask: &SigSet) -> Error {
+fn exec_in(req: &Request, fds: ChildFds, bounding: &caps::CapsHashSet) -> Error {
     let sys = |what, source| Error::Sys { what, path: "exec".into(), source };
     // A session of its own; with a pty, the pty is its controlling terminal.
     if let Err(e) = nix::unistd::setsid() {
@@ -176,7 +180,11 @@ fn exec_in(req: &Request, fds: ChildFds, bounding: &caps::CapsHashSet, mask: &Si
         return Error::Sys { what: "chdir", path: cwd.into(), source };
     }
     let env = environment(req, &user);
-    let _ = mask.thread_unblock();
+    crate::sys::reset_signals();
+    // After execve a root process holds bounding ∪ inheritable: nothing inherited from our
+    // caller may widen that past init's set.
+    let _ = caps::clear(None, caps::CapSet::Ambient);
+    let _ = caps::clear(None, caps::CapSet::Inheritable);
     let Some(prog) = req.argv.first() else { return Error::Spec("no command given".into()) };
     let Some(path) = super::init::resolve_program(prog, &env) else { return Error::NoCommand(prog.into()) };
     let c = |s: &String| CString::new(s.as_str()).unwrap_or_default();

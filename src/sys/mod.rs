@@ -314,3 +314,15 @@ pub fn tiocsti(fd: BorrowedFd<'_>, byte: u8) -> nix::Result<()> {
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSTI, &c) };
     Errno::result(r).map(drop)
 }
+
+/// Give the next program default signal handling: every disposition back to SIG_DFL (an
+/// ignored signal would survive execve; Rust ignores SIGPIPE) and an empty signal mask.
+pub fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: installing SIG_DFL runs no handler code; invalid numbers just fail.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    }
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+}
