@@ -99,7 +99,11 @@ impl Manager {
         if !std::fs::symlink_metadata(&dir).map(|m| m.is_dir()).unwrap_or(false) {
             return Err(Error::NotFound(name.into()));
         }
-        Ok(Lock::acquire(&dir)?)
+        match Lock::acquire(&dir) {
+            Ok(l) => Ok(l),
+            Err(storage::Error::Gone { .. }) => Err(Error::NotFound(name.into())),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The runtime that runs a container now: the one recorded at its start, else the one

@@ -22,7 +22,14 @@ impl Lock {
             .open(path)
             .map_err(|source| Error::Read { path: path.to_owned(), source })?;
         let dir = Flock::lock(dir, FlockArg::LockExclusive).map_err(|(_, e)| Error::Lock { path: path.to_owned(), source: e })?;
-        Ok(Lock { _dir: dir })
+        // While we waited, the directory may have been deleted (and another made at the same
+        // path): a lock on the old one guards nothing.
+        use std::os::unix::fs::MetadataExt;
+        let locked = dir.metadata().map_err(|source| Error::Read { path: path.to_owned(), source })?;
+        match std::fs::symlink_metadata(path) {
+            Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => Ok(Lock { _dir: dir }),
+            _ => Err(Error::Gone { path: path.to_owned() }),
+        }
     }
 }
 
@@ -45,5 +52,21 @@ mod tests {
         rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
         h.join().unwrap();
         assert!(std::fs::read_dir(t.path()).unwrap().next().is_none(), "no lock file made");
+    }
+
+    #[test]
+    fn a_lock_on_a_directory_replaced_meanwhile_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let c = t.path().join("c");
+        std::fs::create_dir(&c).unwrap();
+        let first = Lock::acquire(&c).unwrap();
+        let p = c.clone();
+        let waiter = std::thread::spawn(move || Lock::acquire(&p).map(|_| ()));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // Delete and re-create while the waiter blocks on the old directory.
+        std::fs::remove_dir(&c).unwrap();
+        std::fs::create_dir(&c).unwrap();
+        drop(first);
+        assert!(matches!(waiter.join().unwrap(), Err(Error::Gone { .. })));
     }
 }

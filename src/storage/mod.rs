@@ -31,6 +31,8 @@ pub enum Error {
     Read { path: PathBuf, #[source] source: std::io::Error },
     #[error("cannot write {path}")]
     Write { path: PathBuf, #[source] source: std::io::Error },
+    #[error("{path} went away while we waited for its lock")]
+    Gone { path: PathBuf },
     #[error("cannot lock {path}")]
     Lock { path: PathBuf, #[source] source: nix::Error },
     #[error("cannot remove {path}")]

@@ -2,7 +2,7 @@
 //! never descends into a mount (bind mounts are detached first, and a directory on another
 //! device is refused rather than entered).
 
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -13,9 +13,6 @@ use nix::sys::stat::{fstat, fstatat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use super::{Error, Result};
-
-/// Deeper trees are refused rather than risk the stack; no distribution comes near it.
-const MAX_DEPTH: usize = 512;
 
 /// Remove `path` and everything below it. Mounts at or below `path` are detached first
 /// (lazily, so a busy one cannot stop us and the mounted content is never touched).
@@ -53,7 +50,7 @@ pub fn remove_tree(path: &Path) -> Result<()> {
     }
     let dir = open_dir(Some(&parent_fd), Path::new(name)).map_err(rm_err(&path))?;
     let dev = fstat(dir.as_raw_fd()).map_err(rm_err(&path))?.st_dev;
-    empty_dir(dir, dev, &path, 0)?;
+    empty_dir(dir, dev, &path)?;
     unlinkat(Some(parent_fd.as_raw_fd()), name, UnlinkatFlags::RemoveDir).map_err(rm_err(&path))
 }
 
@@ -62,38 +59,69 @@ fn open_dir(at: Option<&OwnedFd>, path: &Path) -> nix::Result<OwnedFd> {
     crate::sys::openat(at.map(|f| f.as_fd()), path, flags, Mode::empty())
 }
 
-fn empty_dir(dir: OwnedFd, dev: u64, path: &Path, depth: usize) -> Result<()> {
-    if depth > MAX_DEPTH {
-        return Err(Error::Remove { path: path.to_owned(), source: nix::Error::ELOOP });
+/// Empty the open directory `top` without recursion, however deep the tree: one directory
+/// descriptor at a time. Going back up opens ".." and checks it is the very directory we
+/// came down from (a guest moving directories meanwhile cannot lead us elsewhere).
+fn empty_dir(top: OwnedFd, dev: u64, path: &Path) -> Result<()> {
+    struct Frame {
+        /// This level's name in its parent.
+        name: CString,
+        /// The parent's inode, to check the way back up.
+        parent_ino: u64,
+        /// The parent's entries still to remove.
+        rest: Vec<CString>,
     }
     let err = |p: &Path| {
         let p = p.to_owned();
         move |source| Error::Remove { path: p, source }
     };
-    let mut entries = nix::dir::Dir::from_fd(dir.as_fd().try_clone_to_owned().map_err(|e| Error::Read { path: path.to_owned(), source: e })?.into_raw_fd())
-        .map_err(err(path))?;
-    let names: Vec<std::ffi::CString> = entries
-        .iter()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_owned())
-        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
-        .collect();
-    for name in names {
-        let child: PathBuf = path.join(OsStr::from_bytes(name.as_bytes()));
-        let st = fstatat(Some(dir.as_raw_fd()), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).map_err(err(&child))?;
-        if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR {
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut shown = path.to_path_buf();
+    let mut entries = list(&top, &shown)?;
+    let mut cur = top;
+    loop {
+        if let Some(name) = entries.pop() {
+            let child = shown.join(OsStr::from_bytes(name.as_bytes()));
+            let st = fstatat(Some(cur.as_raw_fd()), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).map_err(err(&child))?;
+            if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFDIR {
+                unlinkat(Some(cur.as_raw_fd()), name.as_c_str(), UnlinkatFlags::NoRemoveDir).map_err(err(&child))?;
+                continue;
+            }
             if st.st_dev != dev {
                 return Err(Error::CrossDevice { path: child });
             }
-            let sub = open_dir(Some(&dir), Path::new(OsStr::from_bytes(name.as_bytes())))
-                .map_err(err(&child))?;
-            empty_dir(sub, dev, &child, depth + 1)?;
-            unlinkat(Some(dir.as_raw_fd()), name.as_c_str(), UnlinkatFlags::RemoveDir).map_err(err(&child))?;
+            let sub = open_dir(Some(&cur), Path::new(OsStr::from_bytes(name.as_bytes()))).map_err(err(&child))?;
+            let parent_ino = fstat(cur.as_raw_fd()).map_err(err(&shown))?.st_ino;
+            stack.push(Frame { name, parent_ino, rest: std::mem::take(&mut entries) });
+            entries = list(&sub, &child)?;
+            cur = sub;
+            shown = child;
         } else {
-            unlinkat(Some(dir.as_raw_fd()), name.as_c_str(), UnlinkatFlags::NoRemoveDir).map_err(err(&child))?;
+            let Some(frame) = stack.pop() else { return Ok(()) };
+            let parent = open_dir(Some(&cur), Path::new("..")).map_err(err(&shown))?;
+            let pst = fstat(parent.as_raw_fd()).map_err(err(&shown))?;
+            if pst.st_ino != frame.parent_ino || pst.st_dev != dev {
+                return Err(Error::Remove { path: shown, source: nix::Error::ESTALE });
+            }
+            drop(cur);
+            shown.pop();
+            let gone = shown.join(OsStr::from_bytes(frame.name.as_bytes()));
+            unlinkat(Some(parent.as_raw_fd()), frame.name.as_c_str(), UnlinkatFlags::RemoveDir).map_err(err(&gone))?;
+            cur = parent;
+            entries = frame.rest;
         }
     }
-    Ok(())
+}
+
+/// The names in directory `dir`, but `.` and `..`.
+fn list(dir: &OwnedFd, shown: &Path) -> Result<Vec<CString>> {
+    let fd = dir.try_clone().map_err(|e| Error::Read { path: shown.to_owned(), source: e })?;
+    let mut d = nix::dir::Dir::from_fd(fd.into_raw_fd()).map_err(|source| Error::Remove { path: shown.to_owned(), source })?;
+    Ok(d.iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect())
 }
 
 
@@ -132,6 +160,23 @@ mod tests {
         assert!(!root.exists());
         assert_eq!(std::fs::read_to_string(outside.path().join("sentinel")).unwrap(), "keep");
         remove_tree(&root).unwrap(); // absent: nothing to do
+    }
+
+    #[test]
+    fn removes_a_tree_deeper_than_path_max_and_any_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("c");
+        std::fs::create_dir(&top).unwrap();
+        let mut fd = open_dir(None, &top).unwrap();
+        for _ in 0..3000 {
+            nix::sys::stat::mkdirat(Some(fd.as_raw_fd()), "dddddddddd", Mode::from_bits_truncate(0o755)).unwrap();
+            let f = crate::sys::openat(Some(fd.as_fd()), Path::new("dddddddddd"), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+            std::fs::File::from(crate::sys::openat(Some(f.as_fd()), Path::new("f"), OFlag::O_CREAT | OFlag::O_WRONLY, Mode::from_bits_truncate(0o644)).unwrap());
+            fd = f;
+        }
+        drop(fd);
+        remove_tree(&top).unwrap();
+        assert!(!top.exists());
     }
 
     #[test]
