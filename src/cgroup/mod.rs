@@ -235,21 +235,13 @@ impl Hierarchies {
 pub const GUEST_DEPTH: u32 = 32;
 
 fn open_dir(at: Option<BorrowedFd<'_>>, path: &Path) -> nix::Result<OwnedFd> {
-    use nix::fcntl::OFlag;
-    crate::sys::openat(at, path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+    crate::sys::open_dir(at, path)
 }
 
 /// Names of the subdirectories (child cgroups) of `dir`.
 fn child_names(dir: BorrowedFd<'_>, shown: &Path) -> Result<Vec<std::ffi::CString>> {
-    let fd = dir.try_clone_to_owned().map_err(|source| Error::ReadFile { path: shown.to_owned(), source })?;
-    let mut d = nix::dir::Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(fd))
-        .map_err(|e| Error::ReadFile { path: shown.to_owned(), source: e.into() })?;
-    Ok(d.iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type() == Some(nix::dir::Type::Directory))
-        .map(|e| e.file_name().to_owned())
-        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
-        .collect())
+    let entries = crate::sys::dir_entries(dir).map_err(|e| Error::ReadFile { path: shown.to_owned(), source: e.into() })?;
+    Ok(entries.into_iter().filter(|(_, t)| *t == Some(nix::dir::Type::Directory)).map(|(name, _)| name).collect())
 }
 
 fn collect_pids(dir: OwnedFd, shown: &Path, out: &mut Vec<i32>) -> Result<()> {

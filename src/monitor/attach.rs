@@ -74,14 +74,11 @@ pub fn attach(socket: &Path, escape: u8, replay: bool) -> Result<Ended> {
     let mut req = serde_json::to_vec(&Request::Attach { replay }).expect("requests serialise");
     req.push(b'\n');
     conn.write_all(&req).map_err(io("ask the monitor to attach"))?;
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    while conn.read(&mut b).map_err(io("read the monitor's answer"))? == 1 && b[0] != b'\n' {
-        line.push(b[0]);
-    }
-    match serde_json::from_slice::<Response>(&line) {
+    // Unbuffered: console output follows the answer on the same socket.
+    let line = super::read_line_unbuffered(&conn).unwrap_or_default();
+    match serde_json::from_str::<Response>(&line) {
         Ok(Response::Attached) => {}
-        _ => return Err(Error::Runtime { verb: "attach", message: String::from_utf8_lossy(&line).into_owned() }),
+        _ => return Err(Error::Runtime { verb: "attach", message: line }),
     }
 
     let mut mask = SigSet::empty();

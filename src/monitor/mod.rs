@@ -336,7 +336,7 @@ fn boot(cfg: &Config, sfd: &SignalFd) -> Result<Booted> {
     }
     let mut peer = None;
     if let Some(m) = &master {
-        let _ = nix::fcntl::fcntl(m.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+        let _ = crate::sys::set_nonblocking(m.as_fd());
         peer = crate::sys::pty_peer(m.as_fd()).ok();
     }
     Ok(Booted { pid, master, peer })
@@ -387,7 +387,7 @@ fn serve(conn: UnixStream, state: &MonitorState, ring: &Ring) -> Option<(UnixStr
 
 /// One request line, read a byte at a time: anything after it (a viewer's first frames)
 /// must stay in the socket, not in a buffer we drop.
-fn read_line_unbuffered(conn: &UnixStream) -> Option<String> {
+pub(crate) fn read_line_unbuffered(conn: &UnixStream) -> Option<String> {
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     while line.len() < 4096 {

@@ -242,8 +242,7 @@ pub fn write_bundle(spec: &Spec, dir: &Path) -> Result<()> {
 
 /// Names of the capabilities in this process's bounding set (`CapBnd` in /proc/self/status).
 pub fn host_bounding_caps() -> Result<HashSet<String>> {
-    let mask = crate::sys::proc_status_mask("self", "CapBnd").map_err(Error::HostCaps)?;
-    Ok(caps::all().into_iter().filter(|c| mask & (1u64 << c.index()) != 0).map(|c| c.to_string()).collect())
+    Ok(crate::sys::bounding_set("self").map_err(Error::HostCaps)?.into_iter().map(|c| c.to_string()).collect())
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The private `/dev`: device nodes from the spec and the standard symlinks.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::Path;
 
 use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
@@ -24,8 +24,8 @@ pub fn create(root: BorrowedFd<'_>, dev: &LinuxDevice) -> Result<()> {
     let path = dev.path();
     let parent_path = path.parent().ok_or_else(|| Error::BadPath(path.clone()))?;
     let name = path.file_name().ok_or_else(|| Error::BadPath(path.clone()))?;
+    // An O_PATH descriptor serves mknodat and fchownat as a directory descriptor.
     let parent = open_in_root(root, parent_path, Kind::Dir)?;
-    let parent = reopen_dir(parent.as_fd(), parent_path)?;
     let kind = match dev.typ() {
         LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
         LinuxDeviceType::B => SFlag::S_IFBLK,
@@ -53,7 +53,6 @@ pub fn create(root: BorrowedFd<'_>, dev: &LinuxDevice) -> Result<()> {
 /// Create the standard `/dev` symlinks, leaving any the spec already made.
 pub fn symlinks(root: BorrowedFd<'_>) -> Result<()> {
     let dev = open_in_root(root, Path::new("/dev"), Kind::Dir)?;
-    let dev = reopen_dir(dev.as_fd(), Path::new("/dev"))?;
     for (link, target) in SYMLINKS {
         let name = Path::new(link).file_name().expect("table entries have names");
         match symlinkat(*target, Some(dev.as_raw_fd()), name) {
@@ -62,16 +61,4 @@ pub fn symlinks(root: BorrowedFd<'_>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Turn an O_PATH directory descriptor into one usable with *at() calls that need a real one.
-pub fn reopen_dir(fd: BorrowedFd<'_>, shown: &Path) -> Result<std::os::fd::OwnedFd> {
-    use nix::fcntl::OFlag;
-    crate::sys::openat(
-        Some(fd),
-        Path::new("."),
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|source| Error::Sys { what: "open directory", path: shown.to_owned(), source })
 }

@@ -216,7 +216,5 @@ fn environment(req: &Request, user: &passwd::User) -> Vec<String> {
 }
 
 fn init_bounding_set(pid: Pid) -> Result<caps::CapsHashSet> {
-    let mask = crate::sys::proc_status_mask(&pid.to_string(), "CapBnd")
-        .map_err(|source| Error::Io { what: "read init's capability bounding set", source })?;
-    Ok(caps::all().into_iter().filter(|c| mask & (1u64 << c.index()) != 0).collect())
+    crate::sys::bounding_set(&pid.to_string()).map_err(|source| Error::Io { what: "read init's capability bounding set", source })
 }

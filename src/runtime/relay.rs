@@ -37,7 +37,7 @@ pub fn run(io: Io, child: Pid, sfd: &SignalFd) -> Result<i32> {
         Io::Pipes { stdin, stdout, stderr } => (Some(stdin), Some(stdout), Some(stderr), false),
     };
     for fd in [&to_cmd, &out, &err].into_iter().flatten() {
-        set_nonblocking(fd.as_fd());
+        let _ = crate::sys::set_nonblocking(fd.as_fd());
     }
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     let (host_in, host_out, host_err) = (stdin.as_fd(), stdout.as_fd(), stderr.as_fd());
@@ -191,12 +191,5 @@ impl<'a> RawMode<'a> {
 impl Drop for RawMode<'_> {
     fn drop(&mut self) {
         let _ = nix::sys::termios::tcsetattr(self.fd, nix::sys::termios::SetArg::TCSADRAIN, &self.saved);
-    }
-}
-
-fn set_nonblocking(fd: BorrowedFd<'_>) {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    if let Ok(flags) = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL) {
-        let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK));
     }
 }

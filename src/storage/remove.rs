@@ -3,13 +3,13 @@
 //! device is refused rather than entered).
 
 use std::ffi::{CString, OsStr};
-use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{AtFlags, OFlag};
+use nix::fcntl::AtFlags;
 use nix::mount::{umount2, MntFlags};
-use nix::sys::stat::{fstat, fstatat, Mode, SFlag};
+use nix::sys::stat::{fstat, fstatat, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use super::{Error, Result};
@@ -55,8 +55,7 @@ pub fn remove_tree(path: &Path) -> Result<()> {
 }
 
 fn open_dir(at: Option<&OwnedFd>, path: &Path) -> nix::Result<OwnedFd> {
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    crate::sys::openat(at.map(|f| f.as_fd()), path, flags, Mode::empty())
+    crate::sys::open_dir(at.map(|f| f.as_fd()), path)
 }
 
 /// Empty the open directory `top` without recursion, however deep the tree: one directory
@@ -115,13 +114,8 @@ fn empty_dir(top: OwnedFd, dev: u64, path: &Path) -> Result<()> {
 
 /// The names in directory `dir`, but `.` and `..`.
 fn list(dir: &OwnedFd, shown: &Path) -> Result<Vec<CString>> {
-    let fd = dir.try_clone().map_err(|e| Error::Read { path: shown.to_owned(), source: e })?;
-    let mut d = nix::dir::Dir::from_fd(fd.into_raw_fd()).map_err(|source| Error::Remove { path: shown.to_owned(), source })?;
-    Ok(d.iter()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_owned())
-        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
-        .collect())
+    let entries = crate::sys::dir_entries(dir.as_fd()).map_err(|source| Error::Remove { path: shown.to_owned(), source })?;
+    Ok(entries.into_iter().map(|(name, _)| name).collect())
 }
 
 
@@ -145,6 +139,8 @@ pub fn detach_mounts_below(root: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
 
     #[test]
     fn removes_tree_without_following_symlinks() {
@@ -171,7 +167,7 @@ mod tests {
         for _ in 0..3000 {
             nix::sys::stat::mkdirat(Some(fd.as_raw_fd()), "dddddddddd", Mode::from_bits_truncate(0o755)).unwrap();
             let f = crate::sys::openat(Some(fd.as_fd()), Path::new("dddddddddd"), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
-            std::fs::File::from(crate::sys::openat(Some(f.as_fd()), Path::new("f"), OFlag::O_CREAT | OFlag::O_WRONLY, Mode::from_bits_truncate(0o644)).unwrap());
+            drop(crate::sys::openat(Some(f.as_fd()), Path::new("f"), OFlag::O_CREAT | OFlag::O_WRONLY, Mode::from_bits_truncate(0o644)).unwrap());
             fd = f;
         }
         drop(fd);

@@ -326,3 +326,36 @@ pub fn reset_signals() {
     }
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
 }
+
+/// Open a directory below `at` (or by absolute path) for reading, never through a symlink.
+pub fn open_dir(at: Option<BorrowedFd<'_>>, path: &std::path::Path) -> nix::Result<OwnedFd> {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    openat(at, path, flags, nix::sys::stat::Mode::empty())
+}
+
+/// The entries of directory `dir` but `.` and `..`, with their types where the filesystem
+/// tells them.
+pub fn dir_entries(dir: BorrowedFd<'_>) -> nix::Result<Vec<(std::ffi::CString, Option<nix::dir::Type>)>> {
+    use std::os::fd::IntoRawFd;
+    let fd = dir.try_clone_to_owned().map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)))?;
+    let mut d = nix::dir::Dir::from_fd(fd.into_raw_fd())?;
+    Ok(d.iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_bytes() != b"." && e.file_name().to_bytes() != b"..")
+        .map(|e| (e.file_name().to_owned(), e.file_type()))
+        .collect())
+}
+
+/// Set O_NONBLOCK on `fd`, keeping its other status flags.
+pub fn set_nonblocking(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?;
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK)).map(drop)
+}
+
+/// The capabilities in the bounding set of process `pid` ("self" for this one).
+pub fn bounding_set(pid: &str) -> std::io::Result<caps::CapsHashSet> {
+    let mask = proc_status_mask(pid, "CapBnd")?;
+    Ok(caps::all().into_iter().filter(|c| mask & (1u64 << c.index()) != 0).collect())
+}
