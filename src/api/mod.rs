@@ -32,7 +32,7 @@ pub struct LastExit {
     pub at: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Container {
     pub name: String,
     pub status: Status,
@@ -50,9 +50,55 @@ pub struct Container {
     pub restarts: u32,
     pub last_exit: Option<LastExit>,
     pub config: BTreeMap<String, String>,
+    /// Keys changed while it runs that take effect only at its next start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
+    /// What it uses now (while it runs), read from its cgroups on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
     /// Why the container's configuration cannot be used (a hand edit gone wrong).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Resource use of a running container. `None`: the host does not account it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// CPU time since start, nanoseconds.
+    pub cpu_ns: Option<u64>,
+    /// CPU use over the sampling interval asked for, percent of one CPU.
+    pub cpu_percent: Option<f64>,
+    /// Bytes.
+    pub memory: Option<u64>,
+    pub memory_peak: Option<u64>,
+    /// None: no limit.
+    pub memory_limit: Option<u64>,
+    pub swap: Option<u64>,
+    pub pids: Option<u64>,
+    pub pids_limit: Option<u64>,
+    /// Processes the kernel's OOM killer ended inside the container.
+    pub oom_kills: Option<u64>,
+    /// Pressure stall information (avg10, percent) where the host has it.
+    pub pressure: Option<Pressure>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pressure {
+    pub cpu_some: f64,
+    pub memory_some: f64,
+    pub memory_full: f64,
+    pub io_some: f64,
+    pub io_full: f64,
+}
+
+/// A change of a container's configuration keys (`config set` / `config unset`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigPatch {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub unset: Vec<String>,
 }
 
 /// `create` request.

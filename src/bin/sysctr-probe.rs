@@ -105,10 +105,31 @@ fn tiocsti(text: &str) {
     println!("{}", json!({ "tiocsti": outcome }));
 }
 
+/// Allocate and touch `mib` MiB in 16 MiB steps, saying how far it got (for OOM tests).
+fn alloc(mib: usize) {
+    use std::io::Write;
+    let mut held: Vec<Vec<u8>> = Vec::new();
+    for step in 0..mib.div_ceil(16) {
+        let mut chunk = vec![0u8; 16 << 20];
+        // Touch every page so it is really charged.
+        for i in (0..chunk.len()).step_by(4096) {
+            chunk[i] = 1;
+        }
+        held.push(chunk);
+        println!("allocated {} MiB", (step + 1) * 16);
+        let _ = std::io::stdout().flush();
+    }
+    println!("done");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--tiocsti") {
         tiocsti(args.get(2).map(String::as_str).unwrap_or(""));
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("--alloc") {
+        alloc(args.get(2).and_then(|n| n.parse().ok()).expect("--alloc MiB"));
         return;
     }
     let pid1_fds: Vec<u32> = std::fs::read_dir("/proc/1/fd")

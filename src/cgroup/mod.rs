@@ -4,8 +4,12 @@
 //! (`sysctr/` by default) in each hierarchy.
 
 mod devices;
+mod resources;
+mod usage;
 
 pub use devices::Rule as DeviceRule;
+pub use resources::{Knob, Resources};
+pub use usage::{Pressure, Usage};
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -27,6 +31,10 @@ pub enum Error {
     BadPath(String),
     #[error("device rules for cgroup {path}: {message}")]
     DeviceProgram { path: PathBuf, message: String },
+    #[error("cannot apply {file}: {hint}")]
+    Unsupported { file: String, hint: String },
+    #[error("{0}")]
+    Resources(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -229,6 +237,122 @@ impl Hierarchies {
         }
         Ok(())
     }
+}
+
+impl Hierarchies {
+    /// The hierarchy that holds `controller`'s files: the cgroup2 tree on a pure v2 host,
+    /// else the v1 hierarchy with that controller.
+    fn controller_mount(&self, controller: &str) -> Option<&Path> {
+        if self.is_pure_v2() {
+            return Some(&self.all[0].mount);
+        }
+        self.all.iter().find(|h| !h.v2 && h.controllers.iter().any(|c| c == controller)).map(|h| h.mount.as_path())
+    }
+
+    /// Apply `res` to cgroup `rel` (which exists), file by file in the plan's order.
+    pub fn apply(&self, rel: &str, res: &Resources) -> Result<()> {
+        let rel = check_rel(rel)?;
+        let v2 = self.is_pure_v2();
+        for step in res.plan(v2).map_err(Error::Resources)? {
+            let Some(mount) = self.controller_mount(step.controller) else {
+                if step.optional {
+                    continue;
+                }
+                let file = step.files[0].0.clone();
+                return Err(Error::Unsupported { hint: resources::missing_hint(step.controller, &file), file });
+            };
+            let dir = mount.join(rel);
+            let mut done = false;
+            for (file, value) in &step.files {
+                let path = dir.join(file);
+                let mut value = value.clone();
+                if value == resources::FROM_PARENT {
+                    value = if v2 { "\n".into() } else { read(&dir.parent().unwrap_or(&dir).join(file))?.trim().to_owned() };
+                }
+                match write_existing(&path, &value) {
+                    Ok(()) => {
+                        done = true;
+                        break;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(source) => return Err(Error::WriteFile { path, value: value.trim().to_owned(), source }),
+                }
+            }
+            if !done && !step.optional {
+                let file = step.files.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(" or ");
+                return Err(Error::Unsupported { hint: resources::missing_hint(step.controller, &file), file });
+            }
+        }
+        Ok(())
+    }
+
+    /// Why `res` could not apply to cgroup `rel` on this host (each limit whose file is
+    /// missing there), without writing anything. Checked against an existing cgroup: the
+    /// container's own, or the parent all containers live under.
+    pub fn unsupported(&self, rel: &str, res: &Resources) -> Result<Vec<String>> {
+        let rel = check_rel(rel)?;
+        let mut out = Vec::new();
+        for step in res.plan(self.is_pure_v2()).map_err(Error::Resources)? {
+            if step.optional {
+                continue;
+            }
+            let present = self
+                .controller_mount(step.controller)
+                .is_some_and(|m| step.files.iter().any(|(f, _)| m.join(rel).join(f).exists()));
+            if !present {
+                let file = step.files.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(" or ");
+                out.push(Error::Unsupported { hint: resources::missing_hint(step.controller, &file), file }.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The CPUs cgroup `rel` may use (`cpuset.cpus.effective` on v2, `cpuset.cpus` on v1).
+    pub fn cpus(&self, rel: &str) -> Result<Option<String>> {
+        let rel = check_rel(rel)?;
+        let Some(mount) = self.controller_mount("cpuset") else { return Ok(None) };
+        let dir = mount.join(rel);
+        let file = if self.is_pure_v2() { "cpuset.cpus.effective" } else { "cpuset.cpus" };
+        match std::fs::read_to_string(dir.join(file)) {
+            Ok(s) => Ok(Some(s.trim().to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::ReadFile { path: dir.join(file), source }),
+        }
+    }
+
+    /// `cpuset.cpus` of each child cgroup of `parent` (the CPUs other containers are pinned to).
+    pub fn child_cpus(&self, parent: &str) -> Result<Vec<(String, String)>> {
+        let parent = check_rel(parent)?;
+        let Some(mount) = self.controller_mount("cpuset") else { return Ok(vec![]) };
+        let dir = mount.join(parent);
+        let fd = match open_dir(None, &dir) {
+            Ok(fd) => fd,
+            Err(nix::Error::ENOENT) => return Ok(vec![]),
+            Err(e) => return Err(Error::ReadFile { path: dir, source: e.into() }),
+        };
+        let mut out = Vec::new();
+        for name in child_names(fd.as_fd(), &dir)? {
+            let name = String::from_utf8_lossy(name.as_bytes()).into_owned();
+            if let Ok(c) = std::fs::read_to_string(dir.join(&name).join("cpuset.cpus")) {
+                out.push((name, c.trim().to_owned()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// What cgroup `rel` uses now, read from the host's cgroup files.
+    pub fn usage(&self, rel: &str) -> Result<Usage> {
+        let rel = check_rel(rel)?;
+        Ok(usage::read(self, rel))
+    }
+}
+
+/// Write `value` to an existing cgroup file (never creates one: on a real cgroupfs an
+/// absent file means the host lacks the feature).
+fn write_existing(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(path)?;
+    f.write_all(value.as_bytes())
 }
 
 /// How deep a guest may nest cgroups below its container's (systemd needs about 4).

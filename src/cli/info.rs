@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use crate::client::Client;
 
 #[derive(Debug, clap::Args)]
@@ -5,10 +7,20 @@ pub struct Args {
     pub name: String,
     #[arg(short, long, value_enum, default_value_t = super::list::Format::Table)]
     pub format: super::list::Format,
+    /// Measure CPU use over this many seconds (0: report CPU time only).
+    #[arg(short, long, default_value_t = 0.0, value_parser = interval)]
+    pub interval: f64,
+}
+
+fn interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=60.0).contains(&v) => Ok(v),
+        _ => Err("use seconds from 0 to 60, such as 1 or 0.5".into()),
+    }
 }
 
 pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
-    let c = client.info(&a.name)?;
+    let c = client.info_sampled(&a.name, Duration::from_secs_f64(a.interval))?;
     if matches!(a.format, super::list::Format::Json) {
         println!("{}", serde_json::to_string_pretty(&c)?);
         return Ok(0);
@@ -36,7 +48,39 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
         println!("Config error: {e}");
     }
     for (k, v) in &c.config {
-        println!("Config: {k}={v}");
+        let mark = if c.pending.contains(k) { " (pending: next start)" } else { "" };
+        println!("Config: {k}={v}{mark}");
+    }
+    for k in c.pending.iter().filter(|k| !c.config.contains_key(*k)) {
+        println!("Config: {k} unset (pending: next start)");
+    }
+    if let Some(u) = &c.usage {
+        println!("Resources:");
+        if let Some(ns) = u.cpu_ns {
+            let pct = u.cpu_percent.map(|p| format!(" ({p:.1}% over {}s)", a.interval)).unwrap_or_default();
+            println!("  CPU time: {}{pct}", super::cpu_time(ns));
+        }
+        if let Some(m) = u.memory {
+            let limit = u.memory_limit.map(super::size).unwrap_or_else(|| "no limit".into());
+            let peak = u.memory_peak.map(|p| format!(", peak {}", super::size(p))).unwrap_or_default();
+            println!("  Memory: {} of {limit}{peak}", super::size(m));
+        }
+        if let Some(s) = u.swap {
+            println!("  Swap: {}", super::size(s));
+        }
+        if let Some(p) = u.pids {
+            let limit = u.pids_limit.map(|l| l.to_string()).unwrap_or_else(|| "no limit".into());
+            println!("  Processes: {p} of {limit}");
+        }
+        if let Some(o) = u.oom_kills {
+            println!("  OOM kills: {o}");
+        }
+        if let Some(p) = &u.pressure {
+            println!(
+                "  Pressure (avg10): cpu {:.2}%, memory {:.2}% some / {:.2}% full, io {:.2}% some / {:.2}% full",
+                p.cpu_some, p.memory_some, p.memory_full, p.io_some, p.io_full
+            );
+        }
     }
     Ok(0)
 }

@@ -17,19 +17,24 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&all)?),
         Format::Table => {
-            let rows: Vec<[String; 5]> = all
+            let rows: Vec<[String; 8]> = all
                 .iter()
                 .map(|c| {
+                    let u = c.usage.as_ref();
+                    let dash = || "-".to_owned();
                     [
                         c.name.clone(),
                         c.status.to_string(),
-                        c.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                        c.pid.map(|p| p.to_string()).unwrap_or_else(dash),
+                        u.and_then(|u| u.cpu_ns).map(super::cpu_time).unwrap_or_else(dash),
+                        u.and_then(|u| u.memory).map(super::size).unwrap_or_else(dash),
+                        u.and_then(|u| u.pids).map(|p| p.to_string()).unwrap_or_else(dash),
                         c.runtime.clone(),
-                        c.started.map(super::age).unwrap_or_else(|| "-".into()),
+                        c.started.map(super::age).unwrap_or_else(dash),
                     ]
                 })
                 .collect();
-            print!("{}", table(["NAME", "STATE", "PID", "RUNTIME", "UPTIME"], &rows));
+            print!("{}", table(["NAME", "STATE", "PID", "CPU", "MEM", "PIDS", "RUNTIME", "UPTIME"], &rows));
         }
     }
     Ok(0)

@@ -1,5 +1,6 @@
 //! The `sysctr` command line: parse, make one client call, print the answer.
 
+mod config;
 mod console;
 mod create;
 mod delete;
@@ -48,8 +49,10 @@ pub enum Command {
     /// List containers.
     #[command(alias = "ls")]
     List(list::Args),
-    /// Show one container's details.
+    /// Show one container's details and resource use.
     Info(info::Args),
+    /// Get, set, unset and show a container's configuration keys (limits apply live).
+    Config(config::Args),
     /// Attach to a running container's console (Ctrl-a q detaches).
     Console(console::Args),
     /// Run a command inside a running container.
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Delete(a) => delete::run(&client, a),
         Command::List(a) => list::run(&client, a),
         Command::Info(a) => info::run(&client, a),
+        Command::Config(a) => config::run(&client, a),
         Command::Console(a) => console::run(&client, a),
         Command::Exec(a) => exec::run(&client, a),
         Command::Shell(a) => shell::run(&client, a),
@@ -103,6 +107,32 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
+/// Bytes as `12.3MiB`.
+fn size(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b}B")
+    } else {
+        format!("{v:.1}{}", UNITS[i])
+    }
+}
+
+/// CPU time as `0.42s`, `1m05s`, `3h12m`.
+fn cpu_time(ns: u64) -> String {
+    let s = ns / 1_000_000_000;
+    match s {
+        0..=59 => format!("{:.2}s", ns as f64 / 1e9),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+    }
 }
 
 /// Seconds since the epoch as a compact age: `5s`, `3m`, `2h`, `4d`.

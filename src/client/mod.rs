@@ -43,6 +43,25 @@ impl Client {
     pub fn info(&self, name: &str) -> Result<api::Container> {
         self.manager.info(name)
     }
+    /// `info` with CPU use measured over `interval` (this call takes that long).
+    pub fn info_sampled(&self, name: &str, interval: Duration) -> Result<api::Container> {
+        self.manager.info_sampled(name, interval)
+    }
+    /// An error naming the known keys when `key` is none of them.
+    pub fn check_key(&self, key: &str) -> Result<()> {
+        match crate::storage::find_key(key) {
+            Some(_) => Ok(()),
+            None => Err(crate::storage::Error::UnknownKey {
+                key: key.to_owned(),
+                known: crate::storage::KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
+            }
+            .into()),
+        }
+    }
+    /// Set and unset configuration keys; live keys apply to a running container at once.
+    pub fn update_config(&self, name: &str, patch: &api::ConfigPatch) -> Result<api::Container> {
+        self.manager.update_config(name, patch)
+    }
     /// Attach this terminal to the container's console; how it ended.
     pub fn console(&self, name: &str, escape: u8, replay: bool) -> Result<Ended> {
         self.manager.console(name, escape, replay)

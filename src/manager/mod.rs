@@ -1,6 +1,8 @@
 //! The policy layer: one method per user intent. Multi-step operations run under a
 //! [`Revert`] guard so a failure leaves nothing half-made.
 
+mod config;
+mod limits;
 mod revert;
 
 pub use crate::monitor::attach::{Ended, Escape};
@@ -42,6 +44,10 @@ pub enum Error {
     StartFailed { name: String, message: String },
     #[error("container {name}'s rootfs {path} is not a directory (a symlink?); refusing to boot it")]
     BadRootfs { name: String, path: PathBuf },
+    #[error("{0}")]
+    Limits(String),
+    #[error("{key} is not set on container {name}; `sysctr config show {name}` lists its keys")]
+    NotSet { name: String, key: String },
     #[error("cannot {what}")]
     Io { what: &'static str, #[source] source: std::io::Error },
     #[error(transparent)]
@@ -154,8 +160,13 @@ impl Manager {
             std::fs::read(run.join("monitor.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let last_exit = std::fs::read(run.join("exit.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let init_alive = monitor.as_ref().is_some_and(|m| alive(m.init_pid, m.init_start_time));
-        let monitor_alive = monitor.is_some()
-            && matches!(monitor::ask(&self.paths.monitor_socket(name), &Request::Status), Some(Response::Status(_)));
+        // A monitor is alive when its process is (one /proc read); its socket is asked
+        // only when monitor.json does not say which process that is.
+        let monitor_alive = match &monitor {
+            None => false,
+            Some(m) if m.monitor_start_time != 0 => alive(m.monitor_pid, m.monitor_start_time),
+            Some(_) => matches!(monitor::ask(&self.paths.monitor_socket(name), &Request::Status), Some(Response::Status(_))),
+        };
         Observed { monitor, init_alive, monitor_alive, last_exit }
     }
 
@@ -165,6 +176,10 @@ impl Manager {
         for (k, v) in &req.config {
             validate_key(k, v)?;
         }
+        // Limits this host cannot give are refused now, not at the first start.
+        let hier = crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root)?;
+        let (res, _) = self.render_limits(&req.name, &req.config, &hier)?;
+        self.check_supported(&hier, crate::oci::CGROUP_PARENT, &res)?;
         let src = PathBuf::from(&req.rootfs);
         if !std::fs::metadata(&src).map(|m| m.is_dir()).unwrap_or(false) {
             return Err(Error::NoRootfs(src));
@@ -224,17 +239,9 @@ impl Manager {
         std::fs::create_dir_all(&bundle).map_err(|source| Error::Io { what: "create the bundle directory", source })?;
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700))
             .map_err(|source| Error::Io { what: "restrict the run directory", source })?;
-        let host_caps = crate::oci::host_bounding_caps()?;
-        let init = vec!["/sbin/init".to_owned()];
-        let (spec, w) = crate::oci::spec(&crate::oci::Input {
-            name,
-            rootfs: &rootfs,
-            init: &init,
-            environment: cfg.environment().collect(),
-            host_caps: &host_caps,
-        })?;
-        warnings.extend(w);
-        crate::oci::write_bundle(&spec, &bundle)?;
+        let hier = crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root)?;
+        warnings.extend(self.write_bundle(name, &cfg.config, &hier)?);
+        self.record_applied(name, &cfg.config)?;
         let _ = std::fs::remove_file(run.join("stopping"));
 
         let log = std::fs::OpenOptions::new()
@@ -328,11 +335,11 @@ impl Manager {
         // Our init is gone and its pid namespace with it: a cgroup of this name that still
         // holds processes belongs to someone else (another instance), and stays.
         let hier = crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root)?;
-        let cg = format!("{}/{name}", crate::oci::CGROUP_PARENT);
+        let cg = config::cgroup_rel(name);
         if hier.pids(&cg)?.is_empty() {
             hier.remove(&cg)?;
         }
-        for f in ["monitor.json", "monitor.sock", "console.sock", "stopping", "init.pid"] {
+        for f in ["monitor.json", "monitor.sock", "console.sock", "stopping", "init.pid", "applied.json"] {
             let _ = std::fs::remove_file(run.join(f));
         }
         Ok(())
@@ -372,11 +379,23 @@ impl Manager {
         };
         names.retain(|n| validate_name(n).is_ok());
         names.sort();
-        names.iter().map(|n| self.info(n)).collect()
+        let ctx = self.describe_context();
+        names.iter().map(|n| self.describe(n, &ctx)).collect()
+    }
+
+    fn describe_context(&self) -> Describe {
+        Describe {
+            hier: crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root).ok(),
+            host_runtime: HostConfig::load(&self.paths.config).ok().and_then(|h| h.runtime).unwrap_or_else(|| "builtin".into()),
+        }
     }
 
     pub fn info(&self, name: &str) -> Result<api::Container> {
         validate_name(name)?;
+        self.describe(name, &self.describe_context())
+    }
+
+    fn describe(&self, name: &str, ctx: &Describe) -> Result<api::Container> {
         let (cfg, error) = match self.load(name) {
             Ok(c) => (c, None),
             Err(e @ Error::Storage(_)) if self.paths.container(name).is_dir() => {
@@ -384,12 +403,15 @@ impl Manager {
             }
             Err(e) => return Err(e),
         };
-        let runtime = cfg.config.get("runtime").cloned().unwrap_or_else(|| {
-            HostConfig::load(&self.paths.config).ok().and_then(|h| h.runtime).unwrap_or_else(|| "builtin".into())
-        });
+        let runtime = cfg.config.get("runtime").cloned().unwrap_or_else(|| ctx.host_runtime.clone());
         let obs = self.observe(name);
         let status = obs.status();
         let running = status == api::Status::Running;
+        let pending = match self.applied(name).filter(|_| running && error.is_none()) {
+            Some(applied) => config::differing(&cfg.config, &applied),
+            None => vec![],
+        };
+        let usage = ctx.hier.as_ref().filter(|_| running).and_then(|h| config::usage(h, name));
         Ok(api::Container {
             name: name.into(),
             status,
@@ -405,6 +427,8 @@ impl Manager {
                 at: e.at,
             }),
             config: cfg.config,
+            pending,
+            usage,
             error,
         })
     }
@@ -476,6 +500,12 @@ impl Manager {
         let mut report = std::fs::File::from(crate::sys::own_fd(report));
         Ok(monitor::run(self.monitor_config(name, runtime), &mut report)?)
     }
+}
+
+/// What describing any number of containers needs once.
+struct Describe {
+    hier: Option<crate::cgroup::Hierarchies>,
+    host_runtime: String,
 }
 
 /// Is `pid` still the process that started at `start_time`, and not a zombie?

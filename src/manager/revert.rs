@@ -1,16 +1,16 @@
 //! Undo steps of a multi-step operation, run in reverse unless the operation commits.
 
-pub struct Revert {
-    undo: Vec<Box<dyn FnOnce()>>,
+pub struct Revert<'a> {
+    undo: Vec<Box<dyn FnOnce() + 'a>>,
 }
 
-impl Revert {
+impl<'a> Revert<'a> {
     pub fn new() -> Self {
         Revert { undo: Vec::new() }
     }
 
     /// Register how to undo the step just done.
-    pub fn add(&mut self, f: impl FnOnce() + 'static) {
+    pub fn add(&mut self, f: impl FnOnce() + 'a) {
         self.undo.push(Box::new(f));
     }
 
@@ -20,7 +20,7 @@ impl Revert {
     }
 }
 
-impl Drop for Revert {
+impl Drop for Revert<'_> {
     fn drop(&mut self) {
         while let Some(f) = self.undo.pop() {
             f();

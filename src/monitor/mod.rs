@@ -148,6 +148,7 @@ pub fn run(cfg: Config, report: &mut dyn Write) -> Result<()> {
 
     let mut state = MonitorState {
         monitor_pid: std::process::id() as i32,
+        monitor_start_time: crate::runtime::start_time(nix::unistd::getpid()).unwrap_or(0),
         init_pid: 0,
         init_start_time: 0,
         started: now(),

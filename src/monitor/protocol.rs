@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MonitorState {
     pub monitor_pid: i32,
+    /// /proc/PID/stat start time of the monitor (0: unknown, ask its socket instead).
+    #[serde(default)]
+    pub monitor_start_time: u64,
     pub init_pid: i32,
     /// /proc/PID/stat start time of init, to tell it from a reused pid.
     pub init_start_time: u64,

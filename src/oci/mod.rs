@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup,
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResourcesBuilder,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources, PosixRlimitBuilder, PosixRlimitType,
     LinuxNamespaceBuilder, LinuxNamespaceType, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
     UserBuilder,
 };
@@ -107,6 +107,10 @@ pub struct Input<'a> {
     pub environment: Vec<String>,
     /// The host's capability bounding set (names like `CAP_SYS_ADMIN`).
     pub host_caps: &'a HashSet<String>,
+    /// cgroup limits (`linux.resources`; the device rules are added here).
+    pub resources: LinuxResources,
+    /// RLIMIT_NOFILE of init, soft and hard.
+    pub nofile: Option<u64>,
 }
 
 /// The spec, and the warnings worth telling the admin (capabilities the host lacks).
@@ -144,6 +148,15 @@ pub fn spec(input: &Input<'_>) -> Result<(Spec, Vec<String>)> {
         .cwd("/")
         .capabilities(capabilities)
         .no_new_privileges(false)
+        .rlimits(
+            input
+                .nofile
+                .map(|n| PosixRlimitBuilder::default().typ(PosixRlimitType::RlimitNofile).soft(n).hard(n).build())
+                .transpose()
+                .map_err(Error::Build)?
+                .into_iter()
+                .collect::<Vec<_>>(),
+        )
         .build()
         .map_err(Error::Build)?;
     let namespaces = [
@@ -158,7 +171,8 @@ pub fn spec(input: &Input<'_>) -> Result<(Spec, Vec<String>)> {
     .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
     .collect::<Result<Vec<_>, _>>()
     .map_err(Error::Build)?;
-    let resources = LinuxResourcesBuilder::default().devices(device_rules()?).build().map_err(Error::Build)?;
+    let mut resources = input.resources.clone();
+    resources.set_devices(Some(device_rules()?));
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .resources(resources)
@@ -234,10 +248,12 @@ fn devices() -> Result<Vec<LinuxDevice>> {
         .collect()
 }
 
-/// Write `spec` as `dir/config.json`.
+/// Write `spec` as `dir/config.json`, atomically: a monitor rebooting the guest reads
+/// the old spec or the new, never a torn one.
 pub fn write_bundle(spec: &Spec, dir: &Path) -> Result<()> {
-    let path = dir.join("config.json");
-    spec.save(&path).map_err(|source| Error::Write { path, source })
+    let (tmp, path) = (dir.join(".config.json.tmp"), dir.join("config.json"));
+    spec.save(&tmp).map_err(|source| Error::Write { path: tmp.clone(), source })?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::Write { path, source: oci_spec::OciSpecError::Io(e) })
 }
 
 /// Names of the capabilities in this process's bounding set (`CapBnd` in /proc/self/status).
@@ -263,6 +279,8 @@ mod tests {
             init: &init,
             environment: vec!["TZ=UTC".into()],
             host_caps: &host,
+            resources: Default::default(),
+            nofile: Some(4096),
         })
         .unwrap();
         assert!(warnings.is_empty());
@@ -270,6 +288,8 @@ mod tests {
         let p = spec.process().as_ref().unwrap();
         assert_eq!(p.env().as_ref().unwrap(), &["container=sysctr", &format!("PATH={PATH}"), "TZ=UTC"]);
         assert!(p.terminal().unwrap());
+        let rl = &p.rlimits().as_ref().unwrap()[0];
+        assert_eq!((rl.typ(), rl.soft(), rl.hard()), (PosixRlimitType::RlimitNofile, 4096, 4096));
         let bnd = p.capabilities().as_ref().unwrap().bounding().as_ref().unwrap();
         assert!(bnd.contains(&Capability::SysAdmin) && bnd.contains(&Capability::Mknod));
         assert!(!bnd.contains(&Capability::SysModule) && !bnd.contains(&Capability::SysTime));
@@ -287,7 +307,16 @@ mod tests {
         host.remove("CAP_SYS_RESOURCE");
         let init = vec!["/sbin/init".to_owned()];
         let (spec, warnings) =
-            spec(&Input { name: "c", rootfs: Path::new("/r"), init: &init, environment: vec![], host_caps: &host }).unwrap();
+            spec(&Input {
+                name: "c",
+                rootfs: Path::new("/r"),
+                init: &init,
+                environment: vec![],
+                host_caps: &host,
+                resources: Default::default(),
+                nofile: None,
+            })
+            .unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("CAP_SYS_RESOURCE"));
         let bnd = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap().bounding().clone().unwrap();

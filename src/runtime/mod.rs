@@ -220,18 +220,33 @@ impl Runtime {
         let hier = match &cgroup {
             Some(cg) => {
                 let h = Hierarchies::discover(&self.cgroup_root)?;
+                let resources = linux.and_then(|l| l.resources().as_ref());
+                let limits = match resources {
+                    Some(r) => Some(crate::cgroup::Resources::from_oci(r, h.is_pure_v2()).map_err(Error::Spec)?),
+                    None => None,
+                };
                 // Never share a cgroup with processes that are not ours.
                 if !h.create(cg)? && !h.pids(cg)?.is_empty() {
                     return Err(Error::CgroupBusy(cg.clone()));
                 }
-                // Bound how deep the guest may nest cgroups (set on our parent, out of the
-                // guest's reach): host-side walks and paths stay bounded.
-                if let Some((parent, _)) = cg.rsplit_once('/') {
-                    h.limit_depth(parent, 1 + crate::cgroup::GUEST_DEPTH)?;
-                }
-                let rules = device_rules(linux.and_then(|l| l.resources().as_ref()));
-                if !rules.is_empty() {
-                    h.set_device_rules(cg, &rules)?;
+                let setup = || -> Result<()> {
+                    // Bound how deep the guest may nest cgroups (set on our parent, out of
+                    // the guest's reach): host-side walks and paths stay bounded.
+                    if let Some((parent, _)) = cg.rsplit_once('/') {
+                        h.limit_depth(parent, 1 + crate::cgroup::GUEST_DEPTH)?;
+                    }
+                    let rules = device_rules(resources);
+                    if !rules.is_empty() {
+                        h.set_device_rules(cg, &rules)?;
+                    }
+                    if let Some(l) = &limits {
+                        h.apply(cg, l)?;
+                    }
+                    Ok(())
+                };
+                if let Err(e) = setup() {
+                    let _ = h.remove(cg);
+                    return Err(e);
                 }
                 Some(h)
             }
@@ -341,7 +356,7 @@ impl Runtime {
     }
 
     fn status_of(&self, s: &Saved) -> Status {
-        if start_time(Pid::from_raw(s.pid)) != Some(s.start_time) || is_zombie(Pid::from_raw(s.pid)) {
+        if !alive(Pid::from_raw(s.pid), s.start_time) {
             Status::Stopped
         } else if self.dir(&s.id).join("exec.fifo").exists() {
             Status::Created
@@ -385,7 +400,7 @@ impl Runtime {
             match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&fifo), &mut buf) {
                 Ok(1) => break,
                 Ok(_) | Err(nix::Error::EAGAIN) => {
-                    if start_time(pid) != Some(s.start_time) || is_zombie(pid) {
+                    if !alive(pid, s.start_time) {
                         return Err(Error::Child("the container process died before start".into()));
                     }
                 }
@@ -471,23 +486,24 @@ pub fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
     matches!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX)), Ok(n) if n > 0)
 }
 
+/// State (field 3) and start time (field 22) of /proc/PID/stat, or None when there is no
+/// such process.
+fn proc_stat(pid: Pid) -> Option<(String, u64)> {
+    let stat = crate::sys::read_small(std::path::Path::new(&format!("/proc/{pid}/stat"))).ok()?;
+    // comm may hold spaces and parens: fields resume after the last ')'.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.to_owned();
+    Some((state, fields.nth(18)?.parse().ok()?))
+}
+
 /// Field 22 of /proc/PID/stat, or None when there is no such process.
 pub fn start_time(pid: Pid) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // comm may hold spaces and parens: fields resume after the last ')'.
-    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+    proc_stat(pid).map(|(_, t)| t)
 }
 
 /// Is `pid` the process that started at `start_time`, and not yet a zombie?
 pub fn alive(pid: Pid, start_time: u64) -> bool {
-    self::start_time(pid) == Some(start_time) && !is_zombie(pid)
-}
-
-fn is_zombie(pid: Pid) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next().map(|st| st == "Z" || st == "X")))
-        .unwrap_or(false)
+    matches!(proc_stat(pid), Some((state, t)) if t == start_time && state != "Z" && state != "X")
 }
 
 /// Signal names as runc takes them: `KILL`, `SIGKILL`, `9`, `RTMIN+3`, `SIGRTMIN+3`.

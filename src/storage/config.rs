@@ -3,20 +3,36 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{parse_error, write_atomic, Error, Result};
+use super::{limits, parse_error, write_atomic, Error, Result};
 
 /// One configuration key a container accepts: its name (a trailing `*` takes any suffix)
 /// and how its value is checked.
 pub struct Key {
     pub name: &'static str,
     pub help: &'static str,
+    /// Applies to a running container at once; otherwise it waits for the next start.
+    pub live: bool,
     check: fn(&str) -> Result<(), String>,
 }
 
 /// Every key `config.toml` and `-c key=value` accept. Anything else is an error.
 pub const KEYS: &[Key] = &[
-    Key { name: "runtime", help: "OCI runtime: \"builtin\", or the path of runc or crun", check: check_runtime },
-    Key { name: "environment.*", help: "environment variable handed to the container's init", check: check_env_value },
+    Key { name: "runtime", help: "OCI runtime: \"builtin\", or the path of runc or crun", live: false, check: check_runtime },
+    Key { name: "environment.*", help: "environment variable handed to the container's init", live: false, check: check_env_value },
+    Key { name: "limits.cpu", help: "CPUs: a count (2) or a set (0-1, 0,2)", live: true, check: |v| limits::cpus(v).map(drop) },
+    Key {
+        name: "limits.cpu.allowance",
+        help: "CPU under load: a share (50%) or a hard quota (25ms/100ms)",
+        live: true,
+        check: |v| limits::allowance(v).map(drop),
+    },
+    Key { name: "limits.cpu.priority", help: "CPU weight under contention, 0-10 (default 10)", live: true, check: |v| limits::priority(v).map(drop) },
+    Key { name: "limits.memory", help: "memory limit: a size (512MiB, 1GB) or a share of the host (50%)", live: true, check: |v| limits::memory(v).map(drop) },
+    Key { name: "limits.memory.enforce", help: "hard (cap) or soft (reclaimed first under pressure)", live: true, check: |v| limits::enforce(v).map(drop) },
+    Key { name: "limits.memory.swap", help: "true, false, or a size of swap allowed", live: true, check: |v| limits::swap(v).map(drop) },
+    Key { name: "limits.processes", help: "maximum number of processes", live: true, check: |v| limits::count(v, 1).map(drop) },
+    Key { name: "limits.disk.priority", help: "I/O weight under contention, 0-10 (default 5)", live: true, check: |v| limits::priority(v).map(drop) },
+    Key { name: "limits.kernel.nofile", help: "open files per process (RLIMIT_NOFILE) of init", live: false, check: |v| limits::count(v, 8).map(drop) },
 ];
 
 fn check_runtime(v: &str) -> Result<(), String> {
@@ -35,7 +51,8 @@ fn check_env_value(v: &str) -> Result<(), String> {
     }
 }
 
-fn find_key(key: &str) -> Option<&'static Key> {
+/// The key `key` is an instance of (`environment.TZ` -> `environment.*`).
+pub fn find_key(key: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| match k.name.strip_suffix('*') {
         Some(prefix) => {
             let rest = key.strip_prefix(prefix).unwrap_or("");

@@ -2,12 +2,14 @@
 //! per-container locks, and safe copy and removal of their directories.
 
 mod config;
+pub mod limits;
 mod lock;
 mod name;
 mod paths;
 mod remove;
 
-pub use config::{validate_key, ContainerConfig, HostConfig, KEYS};
+pub use config::{find_key, validate_key, ContainerConfig, HostConfig, KEYS};
+pub use limits::Limits;
 pub use lock::Lock;
 pub use name::validate_name;
 pub use paths::Paths;

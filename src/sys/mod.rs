@@ -359,3 +359,33 @@ pub fn bounding_set(pid: &str) -> std::io::Result<caps::CapsHashSet> {
     let mask = proc_status_mask(pid, "CapBnd")?;
     Ok(caps::all().into_iter().filter(|c| mask & (1u64 << c.index()) != 0).collect())
 }
+
+/// The text of a small kernel file (`/proc`, cgroupfs) in one open, one read, one close:
+/// no size probe and no read for EOF. Such files hand out their whole content at once
+/// when the buffer is large enough; a larger one is read on to the end.
+pub fn read_small(path: &std::path::Path) -> std::io::Result<String> {
+    read_all(std::fs::File::open(path)?)
+}
+
+/// [`read_small`] of `name` in directory `dir` (no path walk from the root).
+pub fn read_small_at(dir: BorrowedFd<'_>, name: &str) -> std::io::Result<String> {
+    use nix::fcntl::OFlag;
+    let fd = openat(Some(dir), std::path::Path::new(name), OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
+    read_all(std::fs::File::from(fd))
+}
+
+fn read_all(mut f: std::fs::File) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        let n = f.read(&mut buf[len..])?;
+        len += n;
+        if n == 0 || len < buf.len() {
+            break;
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
+}

@@ -265,6 +265,23 @@ pub fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
     out
 }
 
+/// A cgroup file of container `name` as the host sees it: `sysctr/NAME/FILE` on a pure v2
+/// host, in the `controller` hierarchy on a v1/hybrid one.
+pub fn cgroup_file(name: &str, controller: &str, file: &str) -> String {
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let p = if v2 {
+        Path::new("/sys/fs/cgroup/sysctr").join(name).join(file)
+    } else {
+        Path::new("/sys/fs/cgroup").join(controller).join("sysctr").join(name).join(file)
+    };
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p:?}: {e}")).trim().to_owned()
+}
+
+/// True on a pure cgroup v2 host.
+pub fn pure_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
 /// Panics if any cgroup of container `name` exists.
 pub fn assert_no_cgroup(name: &str) {
     for cg in cgroup_dirs(name) {
