@@ -222,7 +222,7 @@ fn create_refuses_unknown_config_keys() {
     let env = Env::new();
     let rootfs = empty_rootfs(&env);
     let name = env.name("cfg");
-    for kv in ["limits.cpu=2", "bogus=1", "environment.=x", "environment.A-B=x", "Runtime=builtin"] {
+    for kv in ["limits.cpus=2", "bogus=1", "environment.=x", "environment.A-B=x", "Runtime=builtin"] {
         let msg = refused(&env, &["create", &name, "--rootfs", &rootfs, "-c", kv], "known keys");
         let key = kv.split_once('=').unwrap().0;
         assert!(msg.contains(&format!("{key:?}")), "the error does not name the key {key:?}: {msg}");
