@@ -13,6 +13,11 @@ need tmux tmux
 need cp coreutils
 need flock util-linux
 need ldd libc-bin
+# Networks: DHCP/DNS, NAT, and the NAT test's upstream namespace and listener.
+need dnsmasq dnsmasq-base
+need nft nftables
+need ip iproute2
+need python3 python3
 [ -e /bin/busybox ] || [ -e /usr/bin/busybox ] || want+=(busybox-static)
 if [ ${#want[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

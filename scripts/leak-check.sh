@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # After the suite: nothing any test made may remain. Reads the container names the tests
-# recorded (one per line) and looks for their processes, mounts, cgroups and files.
+# recorded (one per line) and looks for their processes, mounts, cgroups, files, and (for
+# network names) bridges and nftables tables.
 #   scripts/leak-check.sh NAMES_FILE
 set -uo pipefail
 names=${1:?names file}
@@ -23,6 +24,11 @@ if [ -s "$names" ]; then
         for h in /sys/fs/cgroup/*/sysctr/"$n" /sys/fs/cgroup/sysctr/"$n"; do
             [ -d "$h" ] && leak "cgroup $h"
         done
+        # Networks: the bridge and the nftables table of that name.
+        if [ ${#n} -le 15 ]; then
+            ip link show "$n" >/dev/null 2>&1 && leak "link $n"
+            nft list table inet "sysctr_${n//-/_}" >/dev/null 2>&1 && leak "nftables table inet sysctr_${n//-/_}"
+        fi
     done < "$names"
     echo "leak check: $(sort -u "$names" | wc -l) test containers checked"
 fi

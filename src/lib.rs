@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod manager;
 pub mod monitor;
+pub mod network;
 pub mod oci;
 pub mod runtime;
 pub mod storage;

@@ -5,6 +5,7 @@ fn main() {
     let code = match args.get(1).map(String::as_str) {
         // Process entry points of our own, never typed by users.
         Some("__monitor") => hidden_monitor(&args[2..]),
+        Some("__network") => hidden_network(&args[2..]),
         // The built-in runtime, runc-compatible: `sysctr oci --root R create ...`.
         Some("oci") => sysctr::runtime::command::main(sysctr::runtime::command::Args::parse_from(&args[1..])),
         _ => {
@@ -23,6 +24,19 @@ fn main() {
 
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     sysctr::runtime::chain(e)
+}
+
+/// `sysctr __network NAME`: a network's dnsmasq supervisor.
+fn hidden_network(args: &[String]) -> i32 {
+    let Some(name) = args.first() else { return 2 };
+    let result = sysctr::manager::Manager::new(sysctr::storage::Paths::from_env()).and_then(|m| m.network_supervisor_main(name));
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("network {name}: {}", chain(&e));
+            1
+        }
+    }
 }
 
 /// `sysctr __monitor NAME`

@@ -13,8 +13,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cgroup", &["sys"]),
     ("oci", &["sys"]),
     ("runtime", &["cgroup", "sys"]),
-    ("monitor", &["runtime", "cgroup", "storage", "sys"]),
-    ("manager", &["api", "monitor", "runtime", "cgroup", "oci", "storage", "sys"]),
+    ("network", &["storage", "sys"]),
+    // The monitor re-runs create and start at each guest reboot, so it wires the network.
+    ("monitor", &["runtime", "cgroup", "network", "storage", "sys"]),
+    ("manager", &["api", "monitor", "runtime", "cgroup", "network", "oci", "storage", "sys"]),
     // In-process until the daemon exists; then `client` speaks HTTP to it and uses `api` only.
     ("client", &["api", "manager", "storage"]),
     ("cli", &["client", "api"]),

@@ -53,6 +53,9 @@ pub struct Container {
     /// Keys changed while it runs that take effect only at its next start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<String>,
+    /// Its NICs: reserved addresses, and whether the guest holds the lease.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<Address>,
     /// What it uses now (while it runs), read from its cgroups on the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
@@ -89,6 +92,45 @@ pub struct Pressure {
     pub memory_full: f64,
     pub io_some: f64,
     pub io_full: f64,
+}
+
+/// One NIC of a container.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    /// Inside the container: `eth0`.
+    pub nic: String,
+    pub network: String,
+    pub ipv4: String,
+    pub hwaddr: String,
+    /// The guest took this address over DHCP (it holds the lease).
+    pub leased: bool,
+}
+
+/// A managed network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub name: String,
+    /// The bridge's address and prefix (`10.12.34.1/24`).
+    pub ipv4: String,
+    pub domain: String,
+    pub nat: bool,
+    /// The bridge exists on the host.
+    pub up: bool,
+    /// dnsmasq's pid while it runs.
+    pub dnsmasq_pid: Option<i32>,
+    /// Containers holding reservations on it.
+    pub used_by: Vec<String>,
+}
+
+/// `network create` request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworksPost {
+    pub name: String,
+    /// Bridge address and prefix; absent: a free `10.x.y.1/24`.
+    pub ipv4: Option<String>,
+    pub domain: Option<String>,
+    pub nat: Option<bool>,
 }
 
 /// A change of a container's configuration keys (`config set` / `config unset`).

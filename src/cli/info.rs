@@ -54,6 +54,14 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
     for k in c.pending.iter().filter(|k| !c.config.contains_key(*k)) {
         println!("Config: {k} unset (pending: next start)");
     }
+    for a in &c.addresses {
+        let state = match (c.pid.is_some(), a.leased) {
+            (true, true) => "",
+            (true, false) => " (not taken by the guest yet)",
+            (false, _) => " (reserved)",
+        };
+        println!("Network: {} {} on {} ({}){state}", a.nic, a.ipv4, a.network, a.hwaddr);
+    }
     if let Some(u) = &c.usage {
         println!("Resources:");
         if let Some(ns) = u.cpu_ns {

@@ -17,7 +17,7 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&all)?),
         Format::Table => {
-            let rows: Vec<[String; 8]> = all
+            let rows: Vec<[String; 9]> = all
                 .iter()
                 .map(|c| {
                     let u = c.usage.as_ref();
@@ -26,6 +26,10 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
                         c.name.clone(),
                         c.status.to_string(),
                         c.pid.map(|p| p.to_string()).unwrap_or_else(dash),
+                        {
+                            let ips: Vec<&str> = c.addresses.iter().filter(|a| a.leased && c.pid.is_some()).map(|a| a.ipv4.as_str()).collect();
+                            if ips.is_empty() { dash() } else { ips.join(",") }
+                        },
                         u.and_then(|u| u.cpu_ns).map(super::cpu_time).unwrap_or_else(dash),
                         u.and_then(|u| u.memory).map(super::size).unwrap_or_else(dash),
                         u.and_then(|u| u.pids).map(|p| p.to_string()).unwrap_or_else(dash),
@@ -34,13 +38,13 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
                     ]
                 })
                 .collect();
-            print!("{}", table(["NAME", "STATE", "PID", "CPU", "MEM", "PIDS", "RUNTIME", "UPTIME"], &rows));
+            print!("{}", table(["NAME", "STATE", "PID", "IPV4", "CPU", "MEM", "PIDS", "RUNTIME", "UPTIME"], &rows));
         }
     }
     Ok(0)
 }
 
-fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
+pub(super) fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
     let mut w: [usize; N] = head.map(str::len);
     for r in rows {
         for (i, c) in r.iter().enumerate() {

@@ -7,6 +7,7 @@ mod delete;
 mod exec;
 mod info;
 mod list;
+mod network;
 mod restart;
 mod shell;
 mod start;
@@ -53,6 +54,8 @@ pub enum Command {
     Info(info::Args),
     /// Get, set, unset and show a container's configuration keys (limits apply live).
     Config(config::Args),
+    /// Managed bridge networks: DHCP, DNS (NAME.sysctr) and NAT.
+    Network(network::Args),
     /// Attach to a running container's console (Ctrl-a q detaches).
     Console(console::Args),
     /// Run a command inside a running container.
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::List(a) => list::run(&client, a),
         Command::Info(a) => info::run(&client, a),
         Command::Config(a) => config::run(&client, a),
+        Command::Network(a) => network::run(&client, a),
         Command::Console(a) => console::run(&client, a),
         Command::Exec(a) => exec::run(&client, a),
         Command::Shell(a) => shell::run(&client, a),

@@ -47,6 +47,22 @@ impl Client {
     pub fn info_sampled(&self, name: &str, interval: Duration) -> Result<api::Container> {
         self.manager.info_sampled(name, interval)
     }
+    pub fn network_list(&self) -> Result<Vec<api::Network>> {
+        self.manager.network_list()
+    }
+    pub fn network_show(&self, name: &str) -> Result<api::Network> {
+        self.manager.network_show(name)
+    }
+    /// The new network, and warnings about the host's firewall.
+    pub fn network_create(&self, req: &api::NetworksPost) -> Result<(api::Network, Vec<String>)> {
+        self.manager.network_create(req)
+    }
+    pub fn network_delete(&self, name: &str) -> Result<()> {
+        self.manager.network_delete(name)
+    }
+    pub fn network_set(&self, name: &str, key: &str, value: &str) -> Result<(api::Network, Vec<String>)> {
+        self.manager.network_set(name, key, value)
+    }
     /// An error naming the known keys when `key` is none of them.
     pub fn check_key(&self, key: &str) -> Result<()> {
         match crate::storage::find_key(key) {

@@ -58,7 +58,7 @@ impl Manager {
                 .trim()
                 .to_owned(),
         };
-        let cpus = storage::limits::cpu_list(&cpus).map_err(|e| Error::Limits(format!("cannot read the host's CPUs {cpus:?}: {e}")))?;
+        let cpus = storage::limits::cpu_list(&cpus).map_err(|e| Error::Invalid(format!("cannot read the host's CPUs {cpus:?}: {e}")))?;
         let pinned = hier
             .child_cpus(CGROUP_PARENT)?
             .into_iter()
@@ -75,8 +75,8 @@ impl Manager {
         config: &BTreeMap<String, String>,
         hier: &Hierarchies,
     ) -> Result<(Resources, Option<u64>)> {
-        let l = Limits::from_config(config).map_err(Error::Limits)?;
-        let res = limits::render(&l, &self.limits_host(hier, name)?).map_err(Error::Limits)?;
+        let l = Limits::from_config(config).map_err(Error::Invalid)?;
+        let res = limits::render(&l, &self.limits_host(hier, name)?).map_err(Error::Invalid)?;
         if let Some(n) = l.kernel_nofile {
             check_nofile(n)?;
         }
@@ -89,7 +89,7 @@ impl Manager {
         if why.is_empty() {
             Ok(())
         } else {
-            Err(Error::Limits(why.join("; ")))
+            Err(Error::Invalid(why.join("; ")))
         }
     }
 
@@ -97,7 +97,7 @@ impl Manager {
     pub(super) fn write_bundle(&self, name: &str, config: &BTreeMap<String, String>, hier: &Hierarchies) -> Result<Vec<String>> {
         let (res, nofile) = self.render_limits(name, config, hier)?;
         self.check_supported(hier, CGROUP_PARENT, &res)?;
-        let resources = res.to_oci(hier.is_pure_v2()).map_err(Error::Limits)?;
+        let resources = res.to_oci(hier.is_pure_v2()).map_err(Error::Invalid)?;
         let host_caps = crate::oci::host_bounding_caps()?;
         let init = vec!["/sbin/init".to_owned()];
         let cfg = ContainerConfig { created: 0, config: config.clone() };
@@ -131,7 +131,7 @@ impl Manager {
                 .into());
             }
             if patch.set.contains_key(k) {
-                return Err(Error::Limits(format!("{k} is both set and unset; say one")));
+                return Err(Error::Invalid(format!("{k} is both set and unset; say one")));
             }
         }
         let _lock = self.lock(name)?;
@@ -143,6 +143,7 @@ impl Manager {
             }
         }
         new.config.extend(patch.set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.check_nics(name, &new.config)?;
         let hier = Hierarchies::discover(&self.paths.cgroup_root)?;
         let obs = self.observe(name);
         if obs.status() != api::Status::Running {
@@ -231,7 +232,7 @@ fn mem_total() -> Result<u64> {
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
-        .ok_or_else(|| Error::Limits("cannot read MemTotal from /proc/meminfo".into()))
+        .ok_or_else(|| Error::Invalid("cannot read MemTotal from /proc/meminfo".into()))
 }
 
 /// An RLIMIT_NOFILE above our own hard limit needs CAP_SYS_RESOURCE, and none may pass
@@ -239,13 +240,13 @@ fn mem_total() -> Result<u64> {
 fn check_nofile(n: u64) -> Result<()> {
     let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|s| s.trim().parse::<u64>().ok());
     if let Some(max) = nr_open.filter(|m| n > *m) {
-        return Err(Error::Limits(format!("limits.kernel.nofile={n} is above the kernel's fs.nr_open ({max}); raise that sysctl or use at most {max}")));
+        return Err(Error::Invalid(format!("limits.kernel.nofile={n} is above the kernel's fs.nr_open ({max}); raise that sysctl or use at most {max}")));
     }
     let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_err(|e| Error::Io { what: "read RLIMIT_NOFILE", source: e.into() })?;
     let can_raise = caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_RESOURCE).unwrap_or(false);
     if n > hard && !can_raise {
-        return Err(Error::Limits(format!(
+        return Err(Error::Invalid(format!(
             "limits.kernel.nofile={n} is above sysctr's own hard limit ({hard}) and it lacks CAP_SYS_RESOURCE to raise it; use at most {hard}, or raise the service's LimitNOFILE"
         )));
     }

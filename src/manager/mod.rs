@@ -3,6 +3,7 @@
 
 mod config;
 mod limits;
+mod net;
 mod revert;
 
 pub use crate::monitor::attach::{Ended, Escape};
@@ -45,7 +46,7 @@ pub enum Error {
     #[error("container {name}'s rootfs {path} is not a directory (a symlink?); refusing to boot it")]
     BadRootfs { name: String, path: PathBuf },
     #[error("{0}")]
-    Limits(String),
+    Invalid(String),
     #[error("{key} is not set on container {name}; `sysctr config show {name}` lists its keys")]
     NotSet { name: String, key: String },
     #[error("cannot {what}")]
@@ -60,6 +61,8 @@ pub enum Error {
     Monitor(#[from] monitor::Error),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::Error),
+    #[error(transparent)]
+    Network(#[from] crate::network::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -180,6 +183,7 @@ impl Manager {
         let hier = crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root)?;
         let (res, _) = self.render_limits(&req.name, &req.config, &hier)?;
         self.check_supported(&hier, crate::oci::CGROUP_PARENT, &res)?;
+        self.check_nics(&req.name, &req.config)?;
         let src = PathBuf::from(&req.rootfs);
         if !std::fs::metadata(&src).map(|m| m.is_dir()).unwrap_or(false) {
             return Err(Error::NoRootfs(src));
@@ -241,6 +245,10 @@ impl Manager {
             .map_err(|source| Error::Io { what: "restrict the run directory", source })?;
         let hier = crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root)?;
         warnings.extend(self.write_bundle(name, &cfg.config, &hier)?);
+        // Networks up and addresses reserved; the monitor wires the NICs at each boot.
+        let (nics, w) = self.prepare_nics(name, &cfg)?;
+        warnings.extend(w);
+        storage::write_volatile(&run.join(monitor::NICS), &serde_json::to_vec(&nics).expect("NICs serialise"))?;
         self.record_applied(name, &cfg.config)?;
         let _ = std::fs::remove_file(run.join("stopping"));
 
@@ -265,7 +273,10 @@ impl Manager {
             let _ = BufReader::new(out).read_line(&mut line);
         }
         match line.trim().split_once(' ') {
-            Some(("ok", _pid)) => Ok(warnings),
+            Some(("ok", _pid)) => {
+                warnings.extend(self.refresh_firewalls(&nics));
+                Ok(warnings)
+            }
             _ => {
                 let _ = child.wait();
                 let message = line.trim().strip_prefix("error: ").map(str::to_owned).unwrap_or_else(|| {
@@ -339,7 +350,7 @@ impl Manager {
         if hier.pids(&cg)?.is_empty() {
             hier.remove(&cg)?;
         }
-        for f in ["monitor.json", "monitor.sock", "console.sock", "stopping", "init.pid", "applied.json"] {
+        for f in ["monitor.json", "monitor.sock", "console.sock", "stopping", "init.pid", "applied.json", monitor::NICS] {
             let _ = std::fs::remove_file(run.join(f));
         }
         Ok(())
@@ -367,6 +378,7 @@ impl Manager {
         self.cleanup(name, &runtime)?;
         storage::remove_tree(&self.paths.run_container(name))?;
         storage::remove_tree(&self.paths.container(name))?;
+        self.networks().release(name, &[])?;
         Ok(())
     }
 
@@ -387,6 +399,7 @@ impl Manager {
         Describe {
             hier: crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root).ok(),
             host_runtime: HostConfig::load(&self.paths.config).ok().and_then(|h| h.runtime).unwrap_or_else(|| "builtin".into()),
+            networks: self.load_networks(),
         }
     }
 
@@ -428,6 +441,7 @@ impl Manager {
             }),
             config: cfg.config,
             pending,
+            addresses: Self::addresses(name, &ctx.networks),
             usage,
             error,
         })
@@ -506,6 +520,7 @@ impl Manager {
 struct Describe {
     hier: Option<crate::cgroup::Hierarchies>,
     host_runtime: String,
+    networks: Vec<net::NetView>,
 }
 
 /// Is `pid` still the process that started at `start_time`, and not a zombie?

@@ -28,6 +28,8 @@ use nix::unistd::Pid;
 pub enum Error {
     #[error("cannot {what}")]
     Io { what: &'static str, #[source] source: std::io::Error },
+    #[error(transparent)]
+    Network(#[from] crate::network::Error),
     #[error("cannot {what}")]
     Sys { what: &'static str, #[source] source: nix::Error },
     #[error("the OCI runtime's {verb} failed: {message}")]
@@ -278,6 +280,21 @@ pub fn run(cfg: Config, report: &mut dyn Write) -> Result<()> {
 }
 
 /// `create` with a console socket, then `start`. On failure nothing of the attempt remains.
+/// The NICs the manager reserved for this run (`nics.json` in the run dir).
+pub const NICS: &str = "nics.json";
+
+fn attach_nics(cfg: &Config, pid: Pid) -> Result<()> {
+    let nics: Vec<crate::network::Nic> = match std::fs::read(cfg.run_dir.join(NICS)) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Io { what: "read nics.json", source: e.into() })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+        Err(e) => return Err(Error::Io { what: "read nics.json", source: e }),
+    };
+    for nic in &nics {
+        crate::network::attach(nic, pid.as_raw())?;
+    }
+    Ok(())
+}
+
 fn boot(cfg: &Config, sfd: &SignalFd) -> Result<Booted> {
     let console_path = cfg.run_dir.join("console.sock");
     let pid_file = cfg.run_dir.join("init.pid");
@@ -330,6 +347,13 @@ fn boot(cfg: &Config, sfd: &SignalFd) -> Result<Booted> {
         .and_then(|s| s.trim().parse::<i32>().ok())
         .map(Pid::from_raw)
         .ok_or_else(|| Error::Runtime { verb: "create", message: "it wrote no pid file".into() })?;
+    // The NICs go into the new network namespace before init runs (at every boot: a
+    // guest reboot makes a new namespace).
+    if let Err(e) = attach_nics(cfg, pid) {
+        let _ = rt.run("delete", &["--force", &rt.id], &cfg.runtime_log());
+        reap_blocking(pid, Duration::from_secs(5));
+        return Err(e);
+    }
     if let Err(e) = rt.start(&cfg.runtime_log()) {
         let _ = rt.run("delete", &["--force", &rt.id], &cfg.runtime_log());
         reap_blocking(pid, Duration::from_secs(5));

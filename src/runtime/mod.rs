@@ -486,24 +486,14 @@ pub fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
     matches!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX)), Ok(n) if n > 0)
 }
 
-/// State (field 3) and start time (field 22) of /proc/PID/stat, or None when there is no
-/// such process.
-fn proc_stat(pid: Pid) -> Option<(String, u64)> {
-    let stat = crate::sys::read_small(std::path::Path::new(&format!("/proc/{pid}/stat"))).ok()?;
-    // comm may hold spaces and parens: fields resume after the last ')'.
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-    let state = fields.next()?.to_owned();
-    Some((state, fields.nth(18)?.parse().ok()?))
-}
-
 /// Field 22 of /proc/PID/stat, or None when there is no such process.
 pub fn start_time(pid: Pid) -> Option<u64> {
-    proc_stat(pid).map(|(_, t)| t)
+    crate::sys::proc_stat(pid.as_raw()).map(|(_, t)| t)
 }
 
 /// Is `pid` the process that started at `start_time`, and not yet a zombie?
 pub fn alive(pid: Pid, start_time: u64) -> bool {
-    matches!(proc_stat(pid), Some((state, t)) if t == start_time && state != "Z" && state != "X")
+    matches!(crate::sys::proc_stat(pid.as_raw()), Some((state, t)) if t == start_time && state != "Z" && state != "X")
 }
 
 /// Signal names as runc takes them: `KILL`, `SIGKILL`, `9`, `RTMIN+3`, `SIGRTMIN+3`.

@@ -19,6 +19,12 @@ pub struct Key {
 pub const KEYS: &[Key] = &[
     Key { name: "runtime", help: "OCI runtime: \"builtin\", or the path of runc or crun", live: false, check: check_runtime },
     Key { name: "environment.*", help: "environment variable handed to the container's init", live: false, check: check_env_value },
+    Key { name: "network", help: "network of eth0 (default: the host's default_network), or none", live: false, check: check_network },
+    Key { name: "network.*", help: "network of another NIC, named by the suffix (network.eth1=lan)", live: false, check: check_network },
+    Key { name: "ipv4", help: "static IPv4 of eth0 on its network (default: assigned once, kept)", live: false, check: check_ipv4 },
+    Key { name: "ipv4.*", help: "static IPv4 of the NIC named by the suffix", live: false, check: check_ipv4 },
+    Key { name: "hwaddr", help: "MAC of eth0 (default: generated once, kept)", live: false, check: check_hwaddr },
+    Key { name: "hwaddr.*", help: "MAC of the NIC named by the suffix", live: false, check: check_hwaddr },
     Key { name: "limits.cpu", help: "CPUs: a count (2) or a set (0-1, 0,2)", live: true, check: |v| limits::cpus(v).map(drop) },
     Key {
         name: "limits.cpu.allowance",
@@ -40,6 +46,34 @@ fn check_runtime(v: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err("use \"builtin\" or an absolute path such as /usr/sbin/runc".into())
+    }
+}
+
+fn check_network(v: &str) -> Result<(), String> {
+    let ok = v == "none"
+        || (!v.is_empty()
+            && v.len() <= 15
+            && v.as_bytes()[0].is_ascii_lowercase()
+            && !v.ends_with('-')
+            && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err("use a network name (1-15 of a-z, 0-9, '-', starting with a letter) or none".into())
+    }
+}
+
+fn check_ipv4(v: &str) -> Result<(), String> {
+    v.parse::<std::net::Ipv4Addr>().map(drop).map_err(|_| "use an IPv4 address such as 10.12.34.5".into())
+}
+
+fn check_hwaddr(v: &str) -> Result<(), String> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let bytes: Option<Vec<u8>> = parts.iter().map(|p| if p.len() == 2 { u8::from_str_radix(p, 16).ok() } else { None }).collect();
+    match bytes {
+        Some(b) if b.len() == 6 && b[0] & 1 == 0 && b.iter().any(|x| *x != 0) => Ok(()),
+        Some(b) if b.len() == 6 && b[0] & 1 == 1 => Err("that is a multicast address; the first byte must be even".into()),
+        _ => Err("use six hex bytes such as 0a:73:63:12:34:56".into()),
     }
 }
 
@@ -113,6 +147,9 @@ impl ContainerConfig {
 pub struct HostConfig {
     /// Default OCI runtime for containers that do not set `runtime`.
     pub runtime: Option<String>,
+    /// The network containers join when they do not set `network` (made on first use;
+    /// `"none"`: no network). Default `sysctrbr0`.
+    pub default_network: Option<String>,
 }
 
 impl HostConfig {
@@ -125,6 +162,9 @@ impl HostConfig {
         let cfg: HostConfig = toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))?;
         if let Some(r) = &cfg.runtime {
             validate_key("runtime", r).map_err(|e| Error::InFile { path: path.to_owned(), source: Box::new(e) })?;
+        }
+        if let Some(n) = &cfg.default_network {
+            validate_key("network", n).map_err(|e| Error::InFile { path: path.to_owned(), source: Box::new(e) })?;
         }
         Ok(cfg)
     }

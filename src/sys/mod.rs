@@ -389,3 +389,35 @@ fn read_all(mut f: std::fs::File) -> std::io::Result<String> {
     buf.truncate(len);
     String::from_utf8(buf).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
 }
+
+/// State (field 3) and start time (field 22) of /proc/PID/stat, or None when there is no
+/// such process.
+pub fn proc_stat(pid: i32) -> Option<(String, u64)> {
+    let stat = read_small(std::path::Path::new(&format!("/proc/{pid}/stat"))).ok()?;
+    // comm may hold spaces and parens: fields resume after the last ')'.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.to_owned();
+    Some((state, fields.nth(18)?.parse().ok()?))
+}
+
+/// Make the child of `cmd` a supervised helper: it gets SIGTERM when the thread that
+/// spawned it exits, and starts with no signal blocked (a supervisor blocks the signals it
+/// reads from a signalfd; std's spawn would pass that mask on).
+pub fn supervised_child(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl and sigprocmask are async-signal-safe; nothing else runs between fork
+    // and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

@@ -48,7 +48,30 @@ impl Env {
         let dir = PathBuf::from(format!("/tmp/sysctr-it-{tag}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        // Containers get no network unless a test asks for one (`with_network`).
+        std::fs::write(dir.join("sysctr.toml"), "default_network = \"none\"\n").unwrap();
         Env { state: dir.join("state"), run: dir.join("run"), dir, tag }
+    }
+
+    /// A test-unique network name (a bridge name too: short), recorded for the leak check.
+    pub fn net_name(&self, base: &str) -> String {
+        let name = format!("{base}{}", self.tag);
+        assert!(name.len() <= 15, "{name} is too long for a bridge name");
+        if let Some(file) = std::env::var_os("SYSCTR_TEST_NAMES") {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
+                let _ = writeln!(f, "{name}");
+            }
+        }
+        name
+    }
+
+    /// Make this instance's default network a test-unique one (created on first use with
+    /// a free subnet) and return its name.
+    pub fn with_default_network(&self) -> String {
+        let net = self.net_name("nt");
+        std::fs::write(self.dir.join("sysctr.toml"), format!("default_network = \"{net}\"\n")).unwrap();
+        net
     }
 
     /// A container name unique to this test run: `base-<tag>`. Recorded in
@@ -142,6 +165,13 @@ impl Drop for Env {
                 let n = e.file_name().to_string_lossy().into_owned();
                 if !n.starts_with('.') {
                     let _ = self.sysctr(&["delete", "--force", &n]);
+                }
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(self.state.join("networks")) {
+            for e in rd.flatten() {
+                if let Some(n) = e.file_name().to_str().and_then(|f| f.strip_suffix(".toml")) {
+                    let _ = self.sysctr(&["network", "delete", n]);
                 }
             }
         }
