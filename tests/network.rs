@@ -238,6 +238,15 @@ fn two_networks_are_isolated() {
     let (code, _) = env.exec(&a, &["nslookup", &format!("{b}.sysctr")]);
     assert_ne!(code, 0);
     env.ok(&["stop", &a, "--timeout", "2"]);
+    // A second NIC on the other network: eth1 with its own reservation and MAC.
+    env.ok(&["config", "set", &a, &format!("network.eth1={nb}"), "hwaddr.eth1=0a:73:63:00:ee:01"]);
+    env.ok(&["start", &a]);
+    let i = env.info(&a);
+    let nics: Vec<(String, String)> = i["addresses"].as_array().unwrap().iter().map(|x| (x["nic"].as_str().unwrap().to_owned(), x["network"].as_str().unwrap().to_owned())).collect();
+    assert_eq!(nics, [("eth0".to_owned(), na.clone()), ("eth1".to_owned(), nb.clone())]);
+    assert_eq!(env.exec(&a, &["cat", "/sys/class/net/eth1/address"]).1, "0a:73:63:00:ee:01");
+    assert_eq!(ports(&nb).len(), 2, "eth1's veth is on {nb}");
+    env.ok(&["stop", &a, "--timeout", "2"]);
     env.ok(&["stop", &b, "--timeout", "2"]);
 }
 
@@ -317,6 +326,15 @@ fn bad_network_input_is_refused_and_leaves_nothing() {
     assert!(err.contains("does not exist"), "{err}");
     let err = env.fails(&["network", "delete", &na]);
     assert!(err.contains("in use"), "{err}");
+    // Settings: the subnet stays while containers use it; NAT can go.
+    let err = env.fails(&["network", "set", &na, "ipv4.address=10.254.1.1/24"]);
+    assert!(err.contains("has containers"), "{err}");
+    let err = env.fails(&["network", "set", &na, "ipv4.nat=maybe"]);
+    assert!(err.contains("use true or false"), "{err}");
+    env.ok(&["network", "set", &na, "ipv4.nat=false"]);
+    assert_eq!(network(&env, &na)["nat"], false);
+    let table = Command::new("nft").args(["list", "table", "inet", &format!("sysctr_{na}")]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&table.stdout).contains("masquerade"));
     // Without dnsmasq (not on PATH) nothing is made.
     let out = env.cmd(&["network", "create", &nb]).env("PATH", "/usr/bin:/bin").output().unwrap();
     assert!(!out.status.success());

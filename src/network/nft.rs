@@ -84,41 +84,52 @@ pub fn exists(network: &str) -> bool {
 /// What in the host's firewall would drop the bridge's DHCP, DNS or forwarded traffic,
 /// each with the change that fixes it.
 pub fn host_firewall_problems(bridge: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(o) = Command::new("nft").args(["-j", "list", "chains"]).stderr(Stdio::null()).output() {
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-        for item in v["nftables"].as_array().into_iter().flatten() {
-            let c = &item["chain"];
-            let (Some(family), Some(table), Some(name)) = (c["family"].as_str(), c["table"].as_str(), c["name"].as_str()) else {
-                continue;
-            };
-            if table.starts_with("sysctr_") || c["policy"].as_str() != Some("drop") {
-                continue;
-            }
-            match c["hook"].as_str() {
-                Some("forward") => out.push(format!(
-                    "the host's nftables chain {family} {table} {name} drops forwarded packets by default, so containers on {bridge} cannot reach out; allow them: nft insert rule {family} {table} {name} iifname \"{bridge}\" accept; nft insert rule {family} {table} {name} oifname \"{bridge}\" ct state established,related accept"
-                )),
-                Some("input") => out.push(format!(
-                    "the host's nftables chain {family} {table} {name} drops incoming packets by default, so DHCP and DNS from {bridge} are lost; allow them: nft insert rule {family} {table} {name} iifname \"{bridge}\" udp dport {{ 53, 67 }} accept"
-                )),
-                _ => {}
-            }
-            if name.starts_with("DOCKER") && !out.iter().any(|w| w.contains("Docker")) {
-                out.push(format!("Docker's chains are present; Docker sets the FORWARD policy to DROP: iptables -I DOCKER-USER -i {bridge} -j ACCEPT; iptables -I DOCKER-USER -o {bridge} -j ACCEPT"));
-            }
-            if name.starts_with("ufw-") && !out.iter().any(|w| w.contains("ufw")) {
-                out.push(format!("ufw is active: ufw allow in on {bridge}; ufw route allow in on {bridge}; ufw route allow out on {bridge}"));
-            }
-            if table == "firewalld" && !out.iter().any(|w| w.contains("firewalld")) {
-                out.push(format!("firewalld is active: firewall-cmd --zone=trusted --change-interface={bridge} --permanent; firewall-cmd --reload"));
-            }
-        }
-    }
+    let mut out = match Command::new("nft").args(["-j", "list", "chains"]).stderr(Stdio::null()).output() {
+        Ok(o) => chain_problems(&o.stdout, bridge),
+        Err(_) => vec![],
+    };
     // iptables-legacy rules are invisible to nft.
     if let Ok(o) = Command::new("iptables-legacy").args(["-S", "FORWARD"]).stderr(Stdio::null()).output() {
         if String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "-P FORWARD DROP") {
             out.push(format!("iptables (legacy) FORWARD policy is DROP: iptables-legacy -I FORWARD -i {bridge} -j ACCEPT; iptables-legacy -I FORWARD -o {bridge} -m state --state RELATED,ESTABLISHED -j ACCEPT"));
+        }
+    }
+    out
+}
+
+/// What `nft -j list chains` output shows in the way of `bridge`'s traffic.
+fn chain_problems(json: &[u8], bridge: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let v: serde_json::Value = serde_json::from_slice(json).unwrap_or_default();
+    for item in v["nftables"].as_array().into_iter().flatten() {
+        let c = &item["chain"];
+        let (Some(family), Some(table), Some(name)) = (c["family"].as_str(), c["table"].as_str(), c["name"].as_str()) else {
+            continue;
+        };
+        if table.starts_with("sysctr_") {
+            continue;
+        }
+        // Firewall managers, known by their chains, whatever the policies.
+        if name.starts_with("DOCKER") && !out.iter().any(|w: &String| w.contains("Docker")) {
+            out.push(format!("Docker's chains are present; Docker sets the FORWARD policy to DROP: iptables -I DOCKER-USER -i {bridge} -j ACCEPT; iptables -I DOCKER-USER -o {bridge} -j ACCEPT"));
+        }
+        if name.starts_with("ufw-") && !out.iter().any(|w| w.contains("ufw")) {
+            out.push(format!("ufw is active: ufw allow in on {bridge}; ufw route allow in on {bridge}; ufw route allow out on {bridge}"));
+        }
+        if table == "firewalld" && !out.iter().any(|w| w.contains("firewalld")) {
+            out.push(format!("firewalld is active: firewall-cmd --zone=trusted --change-interface={bridge} --permanent; firewall-cmd --reload"));
+        }
+        if c["policy"].as_str() != Some("drop") {
+            continue;
+        }
+        match c["hook"].as_str() {
+            Some("forward") => out.push(format!(
+                "the host's nftables chain {family} {table} {name} drops forwarded packets by default, so containers on {bridge} cannot reach out; allow them: nft insert rule {family} {table} {name} iifname \"{bridge}\" accept; nft insert rule {family} {table} {name} oifname \"{bridge}\" ct state established,related accept"
+            )),
+            Some("input") => out.push(format!(
+                "the host's nftables chain {family} {table} {name} drops incoming packets by default, so DHCP and DNS from {bridge} are lost; allow them: nft insert rule {family} {table} {name} iifname \"{bridge}\" udp dport {{ 53, 67 }} accept"
+            )),
+            _ => {}
         }
     }
     out
@@ -136,5 +147,21 @@ mod tests {
         assert!(r.contains("ip saddr 10.7.7.0/24 ip daddr != 10.7.7.0/24 masquerade"));
         assert!(r.contains("oifname \"my-net\" iifname != \"my-net\" ct state new drop"));
         assert!(!ruleset("n", "n", &s, false).contains("masquerade"));
+    }
+
+    #[test]
+    fn host_firewalls_in_the_way_are_named_with_the_fix() {
+        let json = br#"{"nftables": [{"metainfo": {"version": "1.0.6"}},
+            {"chain": {"family": "ip", "table": "filter", "name": "FORWARD", "handle": 1, "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}},
+            {"chain": {"family": "ip", "table": "filter", "name": "DOCKER-USER", "handle": 2}},
+            {"chain": {"family": "inet", "table": "host", "name": "in", "handle": 3, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
+            {"chain": {"family": "inet", "table": "sysctr_br0", "name": "forward", "handle": 4, "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}},
+            {"chain": {"family": "inet", "table": "other", "name": "fwd", "handle": 5, "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}}]}"#;
+        let p = chain_problems(json, "br0");
+        assert_eq!(p.len(), 3, "{p:#?}");
+        assert!(p[0].contains("ip filter FORWARD drops forwarded packets") && p[0].contains("nft insert rule ip filter FORWARD iifname \"br0\" accept"));
+        assert!(p[1].contains("Docker") && p[1].contains("DOCKER-USER -i br0"));
+        assert!(p[2].contains("inet host in drops incoming") && p[2].contains("udp dport { 53, 67 }"));
+        assert!(chain_problems(b"not json", "br0").is_empty());
     }
 }
