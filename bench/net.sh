@@ -19,6 +19,7 @@ SELF=$(readlink -f "${BASH_SOURCE[0]}")
 REPO=$(dirname "$(dirname "$SELF")")
 N=${BENCH_N:-10}
 OUT=${BENCH_OUT:-$REPO/bench/net-results.txt}
+. "$REPO/bench/lib.sh"
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench/net: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root"
@@ -55,8 +56,7 @@ cleanup() {
     "$S" delete --force "$SC" >/dev/null 2>&1
     "$S" delete --force "$PEER" >/dev/null 2>&1
     "$S" network delete "$NET" >/dev/null 2>&1
-    find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -type d -path "*sysctr-netbench-$$*" 2>/dev/null | sort -r |
-        while read -r d; do rmdir "$d" 2>/dev/null; done
+    remove_cgroups "sysctr-netbench-$$"
     rm -rf --one-file-system "$W" "$RUNW"
     exit "$rc"
 }
@@ -65,20 +65,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 R=$W/rootfs
-mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,run,tmp,root,usr/bin,usr/sbin}
-cp "$(command -v busybox)" "$R/bin/busybox"
-busybox --list-full | while read -r a; do [ "$a" = bin/busybox ] || ln -sf /bin/busybox "$R/$a"; done
-cat >"$R/etc/udhcpc.sh" <<'EOF'
-#!/bin/sh
-case "$1" in
-deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
-bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface"
-    [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface" ;;
-esac
-EOF
-chmod 755 "$R/etc/udhcpc.sh"
-printf '%s\n' '::sysinit:/bin/mount -o remount,rw /' '::respawn:/sbin/udhcpc -f -i eth0 -s /etc/udhcpc.sh' \
-    '::respawn:/bin/sh -c "exec sleep 100000"' '::shutdown:/sbin/halt -n -f' >"$R/etc/inittab"
+busybox_rootfs "$R" dhcp
 
 # The network and both reservations (a first start reserves; the LXC MAC through a
 # placeholder sysctr container that keeps its reservation while it exists).

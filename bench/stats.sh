@@ -28,6 +28,7 @@ WITH_LXC=${BENCH_LXC:-1}
 OUT=${BENCH_OUT:-$REPO/bench/stats-results.txt}
 PREFIX=sysctr-stats-$$-
 
+. "$REPO/bench/lib.sh"
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench/stats: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root"
@@ -64,8 +65,7 @@ cleanup() {
     for n in "${names[@]}"; do
         [ -d "$LXCPATH/$n" ] && echo "$n"
     done | xargs -r -P 4 -I{} sh -c 'lxc-stop -P "$0" -n "$1" -k >/dev/null 2>&1; lxc-destroy -P "$0" -n "$1" >/dev/null 2>&1' "$LXCPATH" {}
-    find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -type d -path "*$PREFIX*" 2>/dev/null | sort -r |
-        while read -r d; do rmdir "$d" 2>/dev/null; done
+    remove_cgroups "$PREFIX"
     rm -rf --one-file-system "$W" "$RUNW"
     exit "$rc"
 }
@@ -76,11 +76,7 @@ trap 'exit 143' TERM
 # One busybox rootfs: sysctr copies it per container, LXC containers share it read-only
 # in spirit (busybox init writes nothing).
 R=$W/rootfs
-mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,run,tmp,root,usr/bin,usr/sbin}
-cp "$(command -v busybox)" "$R/bin/busybox"
-busybox --list-full | while read -r a; do [ "$a" = bin/busybox ] || ln -sf /bin/busybox "$R/$a"; done
-printf '%s\n' '::sysinit:/bin/mount -o remount,rw /' '::respawn:/bin/sh -c "exec sleep 100000"' \
-    '::shutdown:/sbin/halt -n -f' >"$R/etc/inittab"
+busybox_rootfs "$R"
 
 log "bench/stats: starting $FLEET sysctr containers"
 for n in "${names[@]}"; do

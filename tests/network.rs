@@ -61,9 +61,10 @@ fn address(env: &Env, name: &str) -> (String, String) {
     (a["ipv4"].as_str().unwrap().to_owned(), a["hwaddr"].as_str().unwrap().to_owned())
 }
 
-/// `busybox ping` from the host (the host has no ping of its own).
+/// `busybox ping` from the host (the host has no ping of its own), for up to 5 s: the
+/// lease is recorded at the DHCP ack, a moment before the guest puts the address on.
 fn host_ping(ip: &str) -> bool {
-    Command::new("busybox").args(["ping", "-c", "1", "-W", "2", ip]).output().unwrap().status.success()
+    wait_for(Duration::from_secs(5), || Command::new("busybox").args(["ping", "-c", "1", "-W", "1", ip]).output().unwrap().status.success())
 }
 
 fn network(env: &Env, name: &str) -> serde_json::Value {
@@ -104,8 +105,8 @@ fn guests_get_reserved_addresses_and_names_and_keep_them() {
     assert!(inside.contains(&format!("{ip1}/24")), "{inside}");
     // Host -> guest, guest -> bridge, guest -> guest by name.
     assert!(host_ping(&ip1), "the host pings {ip1}");
-    assert_eq!(env.exec(&w1, &["ping", "-c", "1", "-W", "2", &bridge_ip]).0, 0, "the guest pings the bridge");
-    let (code, out) = env.exec(&w1, &["ping", "-c", "1", "-W", "2", &format!("{w2}.sysctr")]);
+    assert_eq!(env.exec(&w1, &["ping", "-c", "3", "-W", "3", &bridge_ip]).0, 0, "the guest pings the bridge");
+    let (code, out) = env.exec(&w1, &["ping", "-c", "3", "-W", "3", &format!("{w2}.sysctr")]);
     assert_eq!(code, 0, "{w1} reaches {w2}.sysctr: {out}");
     assert!(out.contains(&ip2), "{out}");
 
@@ -157,7 +158,7 @@ fn debian_guest_gets_its_address_within_5s() {
     assert_eq!(address(&env, &name).0, ip);
     assert!(host_ping(&ip));
     let bridge_ip = network(&env, &net)["ipv4"].as_str().unwrap().split('/').next().unwrap().to_owned();
-    let (code, out) = env.exec(&name, &["ping", "-c", "1", "-W", "2", &bridge_ip]);
+    let (code, out) = env.exec(&name, &["ping", "-c", "3", "-W", "3", &bridge_ip]);
     assert_eq!(code, 0, "{out}");
     env.ok(&["stop", &name]);
 }
@@ -231,7 +232,7 @@ fn two_networks_are_isolated() {
     let ip_a = leased(&env, &a, Duration::from_secs(5)).unwrap();
     let ip_b = leased(&env, &b, Duration::from_secs(5)).unwrap();
     let gw_a = network(&env, &na)["ipv4"].as_str().unwrap().split('/').next().unwrap().to_owned();
-    assert_eq!(env.exec(&a, &["ping", "-c", "1", "-W", "2", &gw_a]).0, 0, "a reaches its own bridge");
+    assert_eq!(env.exec(&a, &["ping", "-c", "3", "-W", "3", &gw_a]).0, 0, "a reaches its own bridge");
     assert_ne!(env.exec(&a, &["ping", "-c", "1", "-W", "2", &ip_b]).0, 0, "{a} must not reach {ip_b} on another network");
     assert_ne!(env.exec(&b, &["ping", "-c", "1", "-W", "2", &ip_a]).0, 0, "{b} must not reach {ip_a} on another network");
     // Names are per network too.

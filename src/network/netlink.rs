@@ -143,34 +143,15 @@ impl Netlink {
         Ok(Netlink { fd, seq: 1 })
     }
 
-    fn send(&mut self, msg: Msg) -> std::io::Result<u32> {
+    /// Send `msg` (with an ack asked for) and collect the answers to it up to the ack or
+    /// the end of a dump: the data messages, or the kernel's error.
+    fn exchange(&mut self, mut msg: Msg) -> std::io::Result<Vec<(u16, Vec<u8>)>> {
         self.seq += 1;
-        let bytes = msg.finish(self.seq);
+        let seq = self.seq;
+        let flags = u16::from_ne_bytes([msg.buf[6], msg.buf[7]]) | NLM_F_ACK;
+        msg.buf[6..8].copy_from_slice(&flags.to_ne_bytes());
+        let bytes = msg.finish(seq);
         socket::sendto(self.fd.as_raw_fd(), &bytes, &NetlinkAddr::new(0, 0), MsgFlags::empty())?;
-        Ok(self.seq)
-    }
-
-    /// Send a request and wait for its ack (or error).
-    fn request(&mut self, msg: Msg) -> std::io::Result<()> {
-        let seq = self.send(msg)?;
-        let mut buf = vec![0u8; 65536];
-        loop {
-            let n = socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
-            for (typ, mseq, body) in messages(&buf[..n]) {
-                if mseq != seq {
-                    continue;
-                }
-                if typ == NLMSG_ERROR {
-                    let errno = i32::from_ne_bytes(body.get(..4).and_then(|b| b.try_into().ok()).unwrap_or([0; 4]));
-                    return if errno == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(-errno)) };
-                }
-            }
-        }
-    }
-
-    /// Send a dump request; the bodies of every answer.
-    fn dump(&mut self, msg: Msg) -> std::io::Result<Vec<(u16, Vec<u8>)>> {
-        let seq = self.send(msg)?;
         let mut buf = vec![0u8; 65536];
         let mut out = Vec::new();
         loop {
@@ -183,9 +164,7 @@ impl Netlink {
                     NLMSG_DONE => return Ok(out),
                     NLMSG_ERROR => {
                         let errno = i32::from_ne_bytes(body.get(..4).and_then(|b| b.try_into().ok()).unwrap_or([0; 4]));
-                        if errno != 0 {
-                            return Err(std::io::Error::from_raw_os_error(-errno));
-                        }
+                        return if errno == 0 { Ok(out) } else { Err(std::io::Error::from_raw_os_error(-errno)) };
                     }
                     t => out.push((t, body.to_vec())),
                 }
@@ -193,34 +172,31 @@ impl Netlink {
         }
     }
 
+    fn request(&mut self, msg: Msg) -> std::io::Result<()> {
+        self.exchange(msg).map(drop)
+    }
+
+    /// The RTM_NEWLINK answer about one link (by index, or by name with index 0).
+    fn get_link(&mut self, index: i32, name: Option<&str>) -> std::io::Result<Option<Vec<u8>>> {
+        let mut msg = Msg::new(RTM_GETLINK, 0).ifinfo(index, 0, 0);
+        if let Some(n) = name {
+            msg = msg.str_attr(IFLA_IFNAME, n);
+        }
+        match self.exchange(msg) {
+            Ok(answers) => Ok(answers.into_iter().find(|(t, b)| *t == RTM_NEWLINK && b.len() >= 16).map(|(_, b)| b)),
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The index of link `name`, if it exists.
     pub fn link_index(&mut self, name: &str) -> std::io::Result<Option<i32>> {
-        let msg = Msg::new(RTM_GETLINK, 0).ifinfo(0, 0, 0).str_attr(IFLA_IFNAME, name);
-        let seq = self.send(msg)?;
-        let mut buf = vec![0u8; 65536];
-        loop {
-            let n = socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
-            for (typ, mseq, body) in messages(&buf[..n]) {
-                if mseq != seq {
-                    continue;
-                }
-                if typ == NLMSG_ERROR {
-                    let errno = i32::from_ne_bytes(body.get(..4).and_then(|b| b.try_into().ok()).unwrap_or([0; 4]));
-                    return match -errno {
-                        libc::ENODEV => Ok(None),
-                        e => Err(std::io::Error::from_raw_os_error(e)),
-                    };
-                }
-                if typ == RTM_NEWLINK && body.len() >= 16 {
-                    return Ok(Some(i32::from_ne_bytes(body[4..8].try_into().expect("4 bytes"))));
-                }
-            }
-        }
+        Ok(self.get_link(0, Some(name))?.map(|b| i32::from_ne_bytes(b[4..8].try_into().expect("4 bytes"))))
     }
 
     /// Create bridge `name` (an error if it exists).
     pub fn create_bridge(&mut self, name: &str) -> std::io::Result<()> {
-        let msg = Msg::new(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+        let msg = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
             .ifinfo(0, 0, 0)
             .str_attr(IFLA_IFNAME, name)
             .begin(IFLA_LINKINFO)
@@ -230,11 +206,11 @@ impl Netlink {
     }
 
     pub fn set_up(&mut self, index: i32) -> std::io::Result<()> {
-        self.request(Msg::new(RTM_NEWLINK, NLM_F_ACK).ifinfo(index, IFF_UP, IFF_UP))
+        self.request(Msg::new(RTM_NEWLINK, 0).ifinfo(index, IFF_UP, IFF_UP))
     }
 
     pub fn delete_link(&mut self, index: i32) -> std::io::Result<()> {
-        self.request(Msg::new(RTM_DELLINK, NLM_F_ACK).ifinfo(index, 0, 0))
+        self.request(Msg::new(RTM_DELLINK, 0).ifinfo(index, 0, 0))
     }
 
     /// Add `addr/prefix` to link `index` (with the subnet's broadcast address).
@@ -245,7 +221,7 @@ impl Netlink {
         ifa[4..8].copy_from_slice(&(index as u32).to_ne_bytes());
         let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
         let bcast = Ipv4Addr::from(u32::from(addr) | !mask);
-        let msg = Msg::new(RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+        let msg = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
             .raw(&ifa)
             .attr(IFA_LOCAL, &addr.octets())
             .attr(IFA_ADDRESS, &addr.octets())
@@ -263,7 +239,7 @@ impl Netlink {
         push_attr(&mut peer_msg, IFLA_ADDRESS, &mac);
         push_attr(&mut peer_msg, IFLA_MTU, &mtu.to_ne_bytes());
         push_attr(&mut peer_msg, IFLA_NET_NS_PID, &(pid as u32).to_ne_bytes());
-        let msg = Msg::new(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+        let msg = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
             .ifinfo(0, 0, 0)
             .str_attr(IFLA_IFNAME, host)
             .attr(IFLA_MTU, &mtu.to_ne_bytes())
@@ -277,7 +253,7 @@ impl Netlink {
         // Onto the bridge and up, as `ip link set HOST master BR up` (the kernel refuses
         // a master given at creation of a pair whose peer is in another namespace).
         let index = self.link_index(host)?.ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENODEV))?;
-        let set = Msg::new(RTM_NEWLINK, NLM_F_ACK).ifinfo(index, IFF_UP, IFF_UP).attr(IFLA_MASTER, &(master as u32).to_ne_bytes());
+        let set = Msg::new(RTM_NEWLINK, 0).ifinfo(index, IFF_UP, IFF_UP).attr(IFLA_MASTER, &(master as u32).to_ne_bytes());
         if let Err(e) = self.request(set) {
             let _ = self.delete_link(index);
             return Err(e);
@@ -287,25 +263,9 @@ impl Netlink {
 
     /// The MTU of link `index`.
     pub fn mtu(&mut self, index: i32) -> std::io::Result<u32> {
-        let msg = Msg::new(RTM_GETLINK, 0).ifinfo(index, 0, 0);
-        let seq = self.send(msg)?;
-        let mut buf = vec![0u8; 65536];
-        loop {
-            let n = socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
-            for (typ, mseq, body) in messages(&buf[..n]) {
-                if mseq != seq {
-                    continue;
-                }
-                if typ == NLMSG_ERROR {
-                    let errno = i32::from_ne_bytes(body.get(..4).and_then(|b| b.try_into().ok()).unwrap_or([0; 4]));
-                    return Err(std::io::Error::from_raw_os_error(-errno));
-                }
-                if typ == RTM_NEWLINK && body.len() >= 16 {
-                    let mtu = attrs(&body[16..]).into_iter().find(|(t, _)| *t == IFLA_MTU).and_then(|(_, d)| d.try_into().ok());
-                    return Ok(mtu.map(u32::from_ne_bytes).unwrap_or(1500));
-                }
-            }
-        }
+        let body = self.get_link(index, None)?.ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENODEV))?;
+        let mtu = attrs(&body[16..]).into_iter().find(|(t, _)| *t == IFLA_MTU).and_then(|(_, d)| d.try_into().ok());
+        Ok(mtu.map(u32::from_ne_bytes).unwrap_or(1500))
     }
 
     /// Every IPv4 route's destination (`0.0.0.0/0` for the default), all tables.
@@ -313,7 +273,7 @@ impl Netlink {
         let mut rt = [0u8; 12];
         rt[0] = AF_INET;
         let mut out = Vec::new();
-        for (typ, body) in self.dump(Msg::new(RTM_GETROUTE, NLM_F_DUMP).raw(&rt))? {
+        for (typ, body) in self.exchange(Msg::new(RTM_GETROUTE, NLM_F_DUMP).raw(&rt))? {
             if typ != 24 || body.len() < 12 {
                 continue; // RTM_NEWROUTE only
             }
@@ -334,7 +294,7 @@ impl Netlink {
         let mut ifa = [0u8; 8];
         ifa[0] = AF_INET;
         let mut out = Vec::new();
-        for (typ, body) in self.dump(Msg::new(RTM_GETADDR, NLM_F_DUMP).raw(&ifa))? {
+        for (typ, body) in self.exchange(Msg::new(RTM_GETADDR, NLM_F_DUMP).raw(&ifa))? {
             if typ != RTM_NEWADDR || body.len() < 8 {
                 continue;
             }
@@ -377,7 +337,7 @@ mod tests {
 
     #[test]
     fn messages_and_attributes_round_trip() {
-        let m = Msg::new(RTM_NEWLINK, NLM_F_ACK)
+        let m = Msg::new(RTM_NEWLINK, 0)
             .ifinfo(7, IFF_UP, IFF_UP)
             .str_attr(IFLA_IFNAME, "br0")
             .begin(IFLA_LINKINFO)
