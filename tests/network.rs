@@ -120,6 +120,14 @@ fn guests_get_reserved_addresses_and_names_and_keep_them() {
     assert_eq!(address(&env, &w1), before);
     let (_, mac) = env.exec(&w1, &["cat", "/sys/class/net/eth0/address"]);
     assert_eq!(mac, before.1);
+    // A guest reboot gets a new network namespace: the monitor wires it again.
+    env.exec(&w1, &["reboot", "-f"]);
+    assert!(wait_for(Duration::from_secs(10), || {
+        let i = env.info(&w1);
+        i["status"] == "RUNNING" && i["restarts"] == 1
+    }));
+    assert!(host_ping(&ip1), "{ip1} answers after the guest rebooted");
+    assert_eq!(env.exec(&w1, &["cat", "/sys/class/net/eth0/address"]).1, before.1);
 
     // Delete leaves no veth, reservation or lease of it.
     assert_eq!(ports(&net).len(), 2, "{:?}", ports(&net));
@@ -270,9 +278,14 @@ fn killed_dnsmasq_comes_back_and_leases_still_answer() {
         new = network(&env, &net)["dnsmasq_pid"].as_i64().unwrap_or(0) as i32;
         new != 0 && new != old && Path::new(&format!("/proc/{new}")).exists()
     }), "dnsmasq was started again");
-    // The name still resolves, the guest renews the same address, a newcomer gets one.
-    let (code, out) = env.exec(&c1, &["nslookup", &format!("{c1}.sysctr")]);
-    assert!(code == 0 && out.contains(&ip1), "{out}");
+    // The name still resolves (once the new dnsmasq listens), the guest renews the same
+    // address, a newcomer gets one.
+    let mut out = String::new();
+    assert!(wait_for(Duration::from_secs(5), || {
+        let (code, o) = env.exec(&c1, &["nslookup", &format!("{c1}.sysctr")]);
+        out = o;
+        code == 0 && out.contains(&ip1)
+    }), "{out}");
     env.exec(&c1, &["sh", "-c", "kill -USR1 $(pidof udhcpc)"]);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(leased(&env, &c1, Duration::from_secs(5)).as_deref(), Some(ip1.as_str()));
