@@ -29,7 +29,7 @@ fn uses(path: &Path, out: &mut BTreeSet<String>) {
         }
         return;
     }
-    if path.extension().is_none_or(|e| e != "rs") {
+    if path.extension().map_or(true, |e| e != "rs") {
         return;
     }
     let text = std::fs::read_to_string(path).unwrap();

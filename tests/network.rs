@@ -129,6 +129,16 @@ fn guests_get_reserved_addresses_and_names_and_keep_them() {
     assert!(host_ping(&ip1), "{ip1} answers after the guest rebooted");
     assert_eq!(env.exec(&w1, &["cat", "/sys/class/net/eth0/address"]).1, before.1);
 
+    // A new DNS domain, live: dnsmasq restarts, the bridge (with its fixed MAC) and the
+    // guests' links stay.
+    let bridge_mac = std::fs::read_to_string(format!("/sys/class/net/{net}/address")).unwrap();
+    assert!(bridge_mac.starts_with("0e:73:63:"), "{bridge_mac}");
+    env.ok(&["network", "set", &net, "dns.domain=lab"]);
+    assert_eq!(ports(&net).len(), 2);
+    assert_eq!(std::fs::read_to_string(format!("/sys/class/net/{net}/address")).unwrap(), bridge_mac);
+    assert!(host_ping(&ip2));
+    assert!(wait_for(Duration::from_secs(5), || env.exec(&w1, &["nslookup", &format!("{w2}.lab"), &bridge_ip]).1.contains(&ip2)));
+
     // Delete leaves no veth, reservation or lease of it.
     assert_eq!(ports(&net).len(), 2, "{:?}", ports(&net));
     env.ok(&["delete", "--force", &w1]);
@@ -338,6 +348,11 @@ fn bad_network_input_is_refused_and_leaves_nothing() {
     assert!(err.contains("is taken by") && err.contains(&c1), "{err}");
     let err = env.fails(&["create", &c2, "--rootfs", root.to_str().unwrap(), "-c", "network=nosuchnet"]);
     assert!(err.contains("does not exist"), "{err}");
+    for bad in ["network.lo", "network.Eth1", "network.eth_1", "network.averyveryverylongnic"] {
+        let err = env.fails(&["create", &c2, "--rootfs", root.to_str().unwrap(), "-c", &format!("{bad}={na}")]);
+        assert!(err.contains("interface name") || err.contains("unknown config key"), "{bad}: {err}");
+    }
+    assert!(!env.state.join("containers").join(&c2).exists());
     let err = env.fails(&["network", "delete", &na]);
     assert!(err.contains("in use"), "{err}");
     // Settings: the subnet stays while containers use it; NAT can go.

@@ -62,6 +62,13 @@ impl Manager {
         add("eth0", &eth0, "ipv4", "hwaddr")?;
         for (k, v) in config {
             if let Some(nic) = k.strip_prefix("network.") {
+                let ifname_ok = nic.len() <= 15
+                    && nic.as_bytes()[0].is_ascii_lowercase()
+                    && nic.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                    && nic != "lo";
+                if !ifname_ok {
+                    return Err(Error::Invalid(format!("{k}: {nic:?} is not a usable interface name; use up to 15 of a-z and 0-9, starting with a letter (eth1, lan0)")));
+                }
                 if nic == "eth0" {
                     return Err(Error::Invalid("network.eth0 is the `network` key; use network=NAME".into()));
                 }

@@ -20,6 +20,12 @@ impl<'a> Revert<'a> {
     }
 }
 
+impl Default for Revert<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Drop for Revert<'_> {
     fn drop(&mut self) {
         while let Some(f) = self.undo.pop() {

@@ -33,7 +33,7 @@ pub enum Error {
     InUse { name: String, users: String },
     #[error("{0}")]
     Invalid(String),
-    #[error("dnsmasq is not installed (it serves DHCP and DNS on the bridge); install it: apt-get install dnsmasq-base")]
+    #[error("dnsmasq is not installed (it serves DHCP and DNS on the bridge); install it (apt-get install dnsmasq-base), or give containers that need no network network=none")]
     NoDnsmasq,
     #[error("nft is not installed (NAT and isolation use nftables); install it: apt-get install nftables")]
     NoNft,
@@ -118,13 +118,21 @@ pub fn validate_name(name: &str) -> Result<()> {
     }
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     use std::io::Read;
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = f.read_exact(&mut b);
-    }
-    b
+    let mut b = [0u8; N];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|source| Error::Io { what: "read /dev/urandom".into(), source })?;
+    Ok(b)
+}
+
+/// A bridge's MAC, stable per name: `0e:73:63` and three bytes of the name's FNV hash
+/// (outside the `0a:73:63` range of container NICs).
+fn bridge_mac(name: &str) -> [u8; 6] {
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let b = h.to_be_bytes();
+    [0x0e, 0x73, 0x63, b[5], b[6], b[7]]
 }
 
 fn nl(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -260,7 +268,7 @@ impl Networks {
                 }
                 s
             }
-            None => ipam::pick(&routes, &addrs, &ours, || u32::from_ne_bytes(random_bytes()))
+            None => ipam::pick(&routes, &addrs, &ours, || u32::from_ne_bytes(random_bytes().unwrap_or([7, 1, 3, 9])))
                 .ok_or_else(|| Error::Invalid("no free 10.x.y.0/24 subnet on this host; give one with ipv4.address".into()))?,
         };
         let cfg = NetworkConfig {
@@ -288,8 +296,9 @@ impl Networks {
         Self::check_tools()?;
         let _lock = self.lock()?;
         let cfg = self.load(name)?;
-        self.link_up(name, &cfg)?;
-        if firewall {
+        let made = self.link_up(name, &cfg)?;
+        // A bridge made again (after a host reboot) gets its table before any guest runs.
+        if firewall || made {
             self.apply_firewall(name, &cfg)
         } else {
             Ok(vec![])
@@ -299,6 +308,7 @@ impl Networks {
     /// (Re)apply network `name`'s nftables table, and say what of the host's firewall
     /// would get in the way.
     pub fn firewall(&self, name: &str) -> Result<Vec<String>> {
+        let _lock = self.lock()?;
         let cfg = self.load(name)?;
         self.apply_firewall(name, &cfg)
     }
@@ -313,13 +323,16 @@ impl Networks {
         self.apply_firewall(name, cfg)
     }
 
-    fn link_up(&self, name: &str, cfg: &NetworkConfig) -> Result<()> {
+    /// Bridge, address, forwarding, dnsmasq; whether the bridge had to be made.
+    fn link_up(&self, name: &str, cfg: &NetworkConfig) -> Result<bool> {
         let subnet = cfg.subnet()?;
         let mut s = Netlink::open().map_err(nl("open a netlink socket"))?;
+        let mut made = false;
         let index = match s.link_index(name).map_err(nl("look up links"))? {
             Some(i) => i,
             None => {
-                s.create_bridge(name).map_err(nl(&format!("create bridge {name}")))?;
+                made = true;
+                s.create_bridge(name, bridge_mac(name)).map_err(nl(&format!("create bridge {name}")))?;
                 s.link_index(name).map_err(nl("look up links"))?.ok_or_else(|| Error::Invalid(format!("bridge {name} vanished")))?
             }
         };
@@ -333,7 +346,7 @@ impl Networks {
         if self.supervisor(name).is_none() {
             self.spawn_supervisor(name)?;
         }
-        Ok(())
+        Ok(made)
     }
 
     /// The running supervisor of network `name`, if any.
@@ -408,9 +421,17 @@ impl Networks {
     fn tear_down(&self, name: &str) -> Result<()> {
         if let Some(st) = self.supervisor(name) {
             let pid = nix::unistd::Pid::from_raw(st.pid);
-            if let Ok(fd) = crate::sys::pidfd_open(pid) {
-                let _ = crate::sys::kill_raw(pid, libc::SIGTERM);
-                wait_gone(&fd, Duration::from_secs(5));
+            let fd = crate::sys::pidfd_open(pid).ok();
+            let _ = crate::sys::kill_raw(pid, libc::SIGTERM);
+            match fd {
+                Some(fd) => wait_gone(&fd, Duration::from_secs(5)),
+                // No pidfd (old kernel, no descriptors left): watch /proc instead.
+                None => {
+                    let t0 = std::time::Instant::now();
+                    while self.supervisor(name).is_some() && t0.elapsed() < Duration::from_secs(5) {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
             }
         }
         nft::delete(name).map_err(|message| Error::Firewall { name: name.into(), message })?;
@@ -438,46 +459,64 @@ impl Networks {
     }
 
     /// Change a network's settings: `ipv4.address` (only while no container uses it),
-    /// `ipv4.nat`, `dns.domain`.
+    /// `ipv4.nat`, `dns.domain`. A failed change leaves the network as it was.
     pub fn set(&self, name: &str, key: &str, value: &str) -> Result<Vec<String>> {
         let _lock = self.lock()?;
-        let mut cfg = self.load(name)?;
+        let old = self.load(name)?;
+        let mut cfg = old.clone();
         match key {
             "ipv4.address" => {
                 if !cfg.reservations.is_empty() {
                     return Err(Error::Invalid(format!("network {name} has containers; change ipv4.address while none uses it")));
                 }
                 let s = Subnet::parse(value).map_err(|e| Error::Invalid(format!("ipv4.address {value}: {e}")))?;
-                let mut nl_sock = Netlink::open().map_err(nl("open a netlink socket"))?;
-                let routes: Vec<(Ipv4Addr, u8)> = nl_sock.routes_v4().map_err(nl("read routes"))?;
-                let own = nl_sock.link_index(name).map_err(nl("look up links"))?;
-                let addrs: Vec<(Ipv4Addr, u8)> =
-                    nl_sock.addresses_v4().map_err(nl("read addresses"))?.into_iter().filter(|(_, _, i)| Some(*i) != own).map(|(a, p, _)| (a, p)).collect();
-                let old = cfg.subnet()?;
-                let routes: Vec<_> = routes.into_iter().filter(|(d, l)| !(*d == old.network() && *l == old.prefix)).collect();
-                if let Some(why) = ipam::conflict(&s, &routes, &addrs) {
-                    return Err(Error::Invalid(format!("ipv4.address {s}: {why}")));
+                if let Some(o) = self.our_subnets(name).iter().find(|o| s.overlaps(o.addr, o.prefix)) {
+                    return Err(Error::Invalid(format!("ipv4.address {s} overlaps another sysctr network ({o})")));
                 }
-                // A new address: the bridge is made again with it.
+                // The bridge goes (and its routes with it) before the new subnet is checked
+                // against what the host has; on any failure it comes back as it was.
                 self.tear_down(name)?;
+                let checked = (|| {
+                    let mut nl_sock = Netlink::open().map_err(nl("open a netlink socket"))?;
+                    let routes = nl_sock.routes_v4().map_err(nl("read routes"))?;
+                    let addrs: Vec<(Ipv4Addr, u8)> = nl_sock.addresses_v4().map_err(nl("read addresses"))?.into_iter().map(|(a, p, _)| (a, p)).collect();
+                    match ipam::conflict(&s, &routes, &addrs) {
+                        Some(why) => Err(Error::Invalid(format!("ipv4.address {s}: {why}"))),
+                        None => Ok(()),
+                    }
+                })();
                 cfg.ipv4 = s.to_string();
+                let done = checked.and_then(|()| self.save(name, &cfg)).and_then(|()| self.bring_up(name, &cfg));
+                match done {
+                    Ok(w) => Ok(w),
+                    Err(e) => {
+                        let _ = self.tear_down(name);
+                        let _ = self.save(name, &old);
+                        let _ = self.bring_up(name, &old);
+                        Err(e)
+                    }
+                }
             }
             "ipv4.nat" => {
                 cfg.nat = match value {
                     "true" => true,
                     "false" => false,
                     _ => return Err(Error::Invalid(format!("ipv4.nat {value:?}: use true or false"))),
-                }
+                };
+                self.save(name, &cfg)?;
+                self.bring_up(name, &cfg)
             }
             "dns.domain" => {
                 check_domain(value)?;
                 cfg.domain = value.to_owned();
-                self.tear_down(name)?;
+                // New names, same bridge: dnsmasq restarts with them; guests stay connected.
+                self.save(name, &cfg)?;
+                self.write_dnsmasq_files(name, &cfg)?;
+                self.notify(name, true);
+                self.bring_up(name, &cfg)
             }
-            _ => return Err(Error::Invalid(format!("unknown network key {key:?}; known keys: ipv4.address, ipv4.nat, dns.domain"))),
+            _ => Err(Error::Invalid(format!("unknown network key {key:?}; known keys: ipv4.address, ipv4.nat, dns.domain"))),
         }
-        self.save(name, &cfg)?;
-        self.bring_up(name, &cfg)
     }
 
     /// The reservation of `container`'s NIC `nic` on `name`: the existing one (kept across
@@ -514,7 +553,16 @@ impl Networks {
                 }
                 m.to_ascii_lowercase()
             }
-            None => current.as_ref().map(|r| r.hwaddr.clone()).unwrap_or_else(|| ipam::mac(random_bytes())),
+            None => match current.as_ref() {
+                Some(r) => r.hwaddr.clone(),
+                // 24 random bits: draw again on the rare clash with a reservation.
+                None => loop {
+                    let m = ipam::mac(random_bytes()?);
+                    if !others.iter().any(|(_, r)| r.hwaddr == m) {
+                        break m;
+                    }
+                },
+            },
         };
         let r = Reservation { ipv4: ip.to_string(), hwaddr: mac };
         if current.as_ref() != Some(&r) {
@@ -619,7 +667,7 @@ pub fn attach(nic: &Nic, pid: i32) -> Result<()> {
         .map_err(nl("look up links"))?
         .ok_or_else(|| Error::Invalid(format!("the bridge of network {} is gone; `sysctr network show {}` brings it back", nic.network, nic.network)))?;
     let mtu = s.mtu(bridge).map_err(nl("read the bridge's MTU"))?;
-    let r: [u8; 4] = random_bytes();
+    let r: [u8; 4] = random_bytes()?;
     let host = format!("sc{:02x}{:02x}{:02x}{:02x}", r[0], r[1], r[2], r[3]);
     s.create_veth(&host, bridge, mtu, &nic.name, mac, pid).map_err(nl(&format!("create the veth pair {host} / {} of network {}", nic.name, nic.network)))
 }

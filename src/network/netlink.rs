@@ -194,11 +194,14 @@ impl Netlink {
         Ok(self.get_link(0, Some(name))?.map(|b| i32::from_ne_bytes(b[4..8].try_into().expect("4 bytes"))))
     }
 
-    /// Create bridge `name` (an error if it exists).
-    pub fn create_bridge(&mut self, name: &str) -> std::io::Result<()> {
+    /// Create bridge `name` with MAC `mac` (an error if it exists). A fixed MAC: else the
+    /// kernel gives the bridge its lowest port's, which changes as containers come and go
+    /// and leaves guests with a stale gateway in their ARP caches.
+    pub fn create_bridge(&mut self, name: &str, mac: [u8; 6]) -> std::io::Result<()> {
         let msg = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
             .ifinfo(0, 0, 0)
             .str_attr(IFLA_IFNAME, name)
+            .attr(IFLA_ADDRESS, &mac)
             .begin(IFLA_LINKINFO)
             .str_attr(IFLA_INFO_KIND, "bridge")
             .end();

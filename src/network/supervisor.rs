@@ -51,6 +51,14 @@ fn prune(nets: &Networks, name: &str) {
     }
 }
 
+/// dnsmasq cannot be started again: go, so that the next start of a container on this
+/// network (or a `network` command) makes a fresh supervisor instead of trusting this one.
+fn give_up(nets: &Networks, name: &str, e: Error) -> Result<()> {
+    eprintln!("sysctr: cannot start dnsmasq of {name} again: {e}; leaving it to the next start");
+    let _ = std::fs::remove_file(nets.run_dir(name).join("supervisor.json"));
+    Err(e)
+}
+
 /// Supervise network `name`'s dnsmasq; `report` gets `ok` once it runs (or `error: ...`).
 pub fn run(nets: &Networks, name: &str, report: &mut impl Write) -> Result<()> {
     let _ = nix::unistd::setsid();
@@ -89,7 +97,7 @@ pub fn run(nets: &Networks, name: &str, report: &mut impl Write) -> Result<()> {
                     }
                     match spawn(nets, name) {
                         Ok(c) => child = c,
-                        Err(e) => eprintln!("sysctr: {e}"),
+                        Err(e) => return give_up(nets, name, e),
                     }
                     record(nets, name, child.id() as i32);
                 }
@@ -102,7 +110,7 @@ pub fn run(nets: &Networks, name: &str, report: &mut impl Write) -> Result<()> {
                 prune(nets, name);
                 match spawn(nets, name) {
                     Ok(c) => child = c,
-                    Err(e) => eprintln!("sysctr: {e}"),
+                    Err(e) => return give_up(nets, name, e),
                 }
                 record(nets, name, child.id() as i32);
             }
