@@ -240,3 +240,42 @@ fn bad_limits_are_refused_and_change_nothing() {
     assert!(!env.state.join("containers").join(&other).exists());
     env.ok(&["stop", &name, "--timeout", "2"]);
 }
+
+#[test]
+fn pause_freezes_every_process_and_resume_thaws() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let name = started(&env, "pause", &[]);
+    let spin = "exec </dev/null >/dev/null 2>&1; (while :; do :; done) &";
+    assert_eq!(env.exec(&name, &["sh", "-c", spin]).0, 0);
+    let cpu = |env: &Env| usage(env, &name)["cpu_ns"].as_u64().unwrap();
+    let err = env.fails(&["resume", &name]);
+    assert!(err.contains("not paused"), "{err}");
+    env.ok(&["pause", &name]);
+    assert_eq!(env.status(&name), "FROZEN");
+    assert!(env.ok(&["list"]).contains("FROZEN"));
+    let c0 = cpu(&env);
+    std::thread::sleep(Duration::from_secs(1));
+    let frozen_ns = cpu(&env) - c0;
+    assert!(frozen_ns < 5_000_000, "a frozen busy loop used {frozen_ns} ns in 1 s");
+    let err = env.fails(&["exec", &name, "--", "true"]);
+    assert!(err.contains("is paused"), "{err}");
+    let err = env.fails(&["pause", &name]);
+    assert!(err.contains("already paused"), "{err}");
+    env.ok(&["resume", &name]);
+    assert_eq!(env.status(&name), "RUNNING");
+    let c1 = cpu(&env);
+    std::thread::sleep(Duration::from_secs(1));
+    let thawed_ns = cpu(&env) - c1;
+    assert!(thawed_ns > 100_000_000 / u64::from(slowdown()), "the thawed busy loop used only {thawed_ns} ns in 1 s");
+    // A paused container still stops: it is thawed first.
+    env.ok(&["pause", &name]);
+    env.ok(&["stop", &name, "--timeout", "5"]);
+    assert_eq!(env.status(&name), "STOPPED");
+    assert_eq!(env.info(&name)["last_exit"]["reason"], "halt", "a clean halt, not a kill");
+    common::assert_no_cgroup(&name);
+    let err = env.fails(&["pause", &name]);
+    assert!(err.contains("not running"), "{err}");
+}

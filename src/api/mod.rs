@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     Running,
+    /// Every process of it frozen (`sysctr pause`); `resume` thaws it.
+    Frozen,
     /// Init is gone and the monitor is cleaning up or booting it again.
     Stopping,
     Stopped,
@@ -17,6 +19,7 @@ impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Status::Running => "RUNNING",
+            Status::Frozen => "FROZEN",
             Status::Stopping => "STOPPING",
             Status::Stopped => "STOPPED",
         })

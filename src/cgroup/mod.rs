@@ -340,6 +340,57 @@ impl Hierarchies {
         Ok(out)
     }
 
+    /// Freeze (or thaw) every process in cgroup `rel` and below, and wait until the kernel
+    /// says it is done: cgroup2's `cgroup.freeze` (also on a hybrid host's `unified`
+    /// tree, which holds the same processes), else the v1 freezer.
+    pub fn freeze(&self, rel: &str, frozen: bool) -> Result<()> {
+        let rel = check_rel(rel)?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        if let Some(dir) = self.unified().map(|u| u.mount.join(rel)).filter(|d| d.join("cgroup.freeze").exists()) {
+            write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
+            while self.is_frozen(rel)? != frozen {
+                if std::time::Instant::now() > deadline {
+                    return Err(Error::Resources(format!("{} did not become {} within 10 s", dir.display(), if frozen { "frozen" } else { "thawed" })));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            return Ok(());
+        }
+        let Some(mount) = self.controller_mount("freezer") else {
+            return Err(Error::Unsupported { file: "cgroup.freeze or freezer.state".into(), hint: "the host has neither cgroup2's freezer nor the v1 freezer controller".into() });
+        };
+        let dir = mount.join(rel);
+        write(&dir.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" })?;
+        while self.is_frozen(rel)? != frozen {
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Resources(format!("{} did not become {} within 10 s", dir.display(), if frozen { "FROZEN" } else { "THAWED" })));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Ok(())
+    }
+
+    /// Is cgroup `rel` frozen (all of it)? False when it does not exist.
+    pub fn is_frozen(&self, rel: &str) -> Result<bool> {
+        let rel = check_rel(rel)?;
+        if let Some(u) = self.unified() {
+            match crate::sys::read_small(&u.mount.join(rel).join("cgroup.events")) {
+                // Kernels before 5.2 have no `frozen` line (nor cgroup.freeze): then v1.
+                Ok(t) => {
+                    if let Some(v) = t.lines().find_map(|l| l.trim().strip_prefix("frozen ")) {
+                        return Ok(v == "1");
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(Error::ReadFile { path: u.mount.join(rel).join("cgroup.events"), source }),
+            }
+        }
+        match self.controller_mount("freezer").filter(|_| !self.is_pure_v2()) {
+            Some(m) => Ok(crate::sys::read_small(&m.join(rel).join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")),
+            None => Ok(false),
+        }
+    }
+
     /// What cgroup `rel` uses now, read from the host's cgroup files.
     pub fn usage(&self, rel: &str) -> Result<Usage> {
         let rel = check_rel(rel)?;
@@ -497,6 +548,33 @@ mod tests {
             assert!(h.dirs(bad).is_err(), "{bad:?}");
         }
         assert_eq!(h.dirs("/sysctr/web1").unwrap()[0], Path::new("/sys/fs/cgroup/cpu/sysctr/web1"));
+    }
+
+    #[test]
+    fn v1_freezer_without_cgroup2_freeze() {
+        let t = tempfile::tempdir().unwrap();
+        let fz = t.path().join("freezer");
+        std::fs::create_dir_all(fz.join("sysctr/c1")).unwrap();
+        std::fs::write(fz.join("sysctr/c1/freezer.state"), "THAWED\n").unwrap();
+        // A hybrid host whose cgroup2 tree predates cgroup.freeze (no `frozen` line).
+        let u = t.path().join("unified");
+        std::fs::create_dir_all(u.join("sysctr/c1")).unwrap();
+        std::fs::write(u.join("sysctr/c1/cgroup.events"), "populated 1\n").unwrap();
+        let info = format!(
+            "1 0 0:1 / {} rw - cgroup cgroup rw,freezer\n2 0 0:2 / {} rw - cgroup2 cgroup2 rw\n",
+            fz.display(),
+            u.display()
+        );
+        let h = Hierarchies::from_mountinfo(&info, t.path()).unwrap();
+        assert!(!h.is_frozen("sysctr/c1").unwrap());
+        h.freeze("sysctr/c1", true).unwrap();
+        assert_eq!(std::fs::read_to_string(fz.join("sysctr/c1/freezer.state")).unwrap(), "FROZEN");
+        assert!(h.is_frozen("sysctr/c1").unwrap());
+        h.freeze("sysctr/c1", false).unwrap();
+        assert!(!h.is_frozen("sysctr/c1").unwrap());
+        // cgroup2 with a `frozen` line answers for itself.
+        std::fs::write(u.join("sysctr/c1/cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
+        assert!(h.is_frozen("sysctr/c1").unwrap());
     }
 
     #[test]

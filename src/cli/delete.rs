@@ -12,3 +12,9 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
     client.delete(&a.name, a.force)?;
     Ok(0)
 }
+
+/// Just a container's name (`pause`, `resume`).
+#[derive(Debug, clap::Args)]
+pub struct NameArg {
+    pub name: String,
+}

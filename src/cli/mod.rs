@@ -47,6 +47,12 @@ pub enum Command {
     Restart(restart::Args),
     /// Remove a container and everything of it.
     Delete(delete::Args),
+    /// Freeze every process of a running container (its cgroup freezer).
+    #[command(alias = "freeze")]
+    Pause(delete::NameArg),
+    /// Thaw a paused container.
+    #[command(alias = "unfreeze")]
+    Resume(delete::NameArg),
     /// List containers.
     #[command(alias = "ls")]
     List(list::Args),
@@ -89,6 +95,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Stop(a) => stop::run(&client, a),
         Command::Restart(a) => restart::run(&client, a),
         Command::Delete(a) => delete::run(&client, a),
+        Command::Pause(a) => client.freeze(&a.name, true).map(|()| 0).map_err(Into::into),
+        Command::Resume(a) => client.freeze(&a.name, false).map(|()| 0).map_err(Into::into),
         Command::List(a) => list::run(&client, a),
         Command::Info(a) => info::run(&client, a),
         Command::Config(a) => config::run(&client, a),

@@ -34,6 +34,10 @@ impl Client {
     pub fn restart(&self, name: &str, timeout: Duration, force: bool) -> Result<Vec<String>> {
         self.manager.restart(name, timeout, force)
     }
+    /// Freeze (`true`) or thaw a running container.
+    pub fn freeze(&self, name: &str, frozen: bool) -> Result<()> {
+        self.manager.freeze(name, frozen)
+    }
     pub fn delete(&self, name: &str, force: bool) -> Result<()> {
         self.manager.delete(name, force)
     }

@@ -146,7 +146,7 @@ impl Manager {
         self.check_nics(name, &new.config)?;
         let hier = Hierarchies::discover(&self.paths.cgroup_root)?;
         let obs = self.observe(name);
-        if obs.status() != api::Status::Running {
+        if !obs.init_alive {
             let (res, _) = self.render_limits(name, &new.config, &hier)?;
             self.check_supported(&hier, CGROUP_PARENT, &res)?;
             new.save(&self.paths.container_config(name))?;
@@ -186,7 +186,7 @@ impl Manager {
     /// `info`, with the CPU use measured over `interval`.
     pub fn info_sampled(&self, name: &str, interval: Duration) -> Result<api::Container> {
         let mut c = self.info(name)?;
-        if interval.is_zero() || c.status != api::Status::Running {
+        if interval.is_zero() || c.pid.is_none() {
             return Ok(c);
         }
         let t0 = std::time::Instant::now();

@@ -75,6 +75,8 @@ struct Observed {
     monitor: Option<MonitorState>,
     init_alive: bool,
     monitor_alive: bool,
+    /// Its cgroup is frozen (`pause`).
+    frozen: bool,
     last_exit: Option<ExitRecord>,
 }
 
@@ -82,6 +84,7 @@ impl Observed {
     fn status(&self) -> api::Status {
         match (&self.monitor, self.init_alive, self.monitor_alive) {
             (None, ..) => api::Status::Stopped,
+            (Some(_), true, _) if self.frozen => api::Status::Frozen,
             (Some(_), true, _) => api::Status::Running,
             (Some(_), false, true) => api::Status::Stopping,
             (Some(_), false, false) => api::Status::Stopped,
@@ -92,12 +95,14 @@ impl Observed {
 pub struct Manager {
     pub paths: Paths,
     exe: PathBuf,
+    /// The host's cgroup layout, read once when first needed.
+    hier: std::sync::OnceLock<Option<crate::cgroup::Hierarchies>>,
 }
 
 impl Manager {
     pub fn new(paths: Paths) -> Result<Self> {
         let exe = std::env::current_exe().map_err(|source| Error::Io { what: "find our own executable", source })?;
-        Ok(Manager { paths, exe })
+        Ok(Manager { paths, exe, hier: std::sync::OnceLock::new() })
     }
 
     /// Lock an existing container (its directory). Checks the name first, so a bad name
@@ -170,7 +175,27 @@ impl Manager {
             Some(m) if m.monitor_start_time != 0 => alive(m.monitor_pid, m.monitor_start_time),
             Some(_) => matches!(monitor::ask(&self.paths.monitor_socket(name), &Request::Status), Some(Response::Status(_))),
         };
-        Observed { monitor, init_alive, monitor_alive, last_exit }
+        let frozen = init_alive
+            && self.hierarchies().is_some_and(|h| h.is_frozen(&config::cgroup_rel(name)).unwrap_or(false));
+        Observed { monitor, init_alive, monitor_alive, frozen, last_exit }
+    }
+
+    fn hierarchies(&self) -> Option<&crate::cgroup::Hierarchies> {
+        self.hier.get_or_init(|| crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root).ok()).as_ref()
+    }
+
+    /// Freeze every process of a running container (`pause`), or thaw it (`resume`).
+    pub fn freeze(&self, name: &str, frozen: bool) -> Result<()> {
+        let _lock = self.lock(name)?;
+        let obs = self.observe(name);
+        match (obs.status(), frozen) {
+            (api::Status::Running, true) | (api::Status::Frozen, false) => {}
+            (api::Status::Frozen, true) => return Err(Error::Invalid(format!("container {name} is already paused; `sysctr resume {name}` thaws it"))),
+            (api::Status::Running, false) => return Err(Error::Invalid(format!("container {name} is not paused"))),
+            _ => return Err(Error::NotRunning(name.into())),
+        }
+        let hier = crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root)?;
+        Ok(hier.freeze(&config::cgroup_rel(name), frozen)?)
     }
 
     /// Create a container from a prepared root filesystem.
@@ -303,6 +328,12 @@ impl Manager {
         };
         let run = self.paths.run_container(name);
         std::fs::write(run.join("stopping"), b"").map_err(|source| Error::Io { what: "mark the container stopping", source })?;
+        // A frozen guest can neither halt nor (on v1) die: thaw it first.
+        if obs.frozen {
+            if let Some(h) = self.hierarchies() {
+                h.freeze(&config::cgroup_rel(name), false)?;
+            }
+        }
         let pid = Pid::from_raw(mon.init_pid);
         let log = run.join("runtime.log");
         if let Some(pidfd) = crate::sys::pidfd_open(pid).ok().filter(|_| alive(mon.init_pid, mon.init_start_time)) {
@@ -419,7 +450,7 @@ impl Manager {
         let runtime = cfg.config.get("runtime").cloned().unwrap_or_else(|| ctx.host_runtime.clone());
         let obs = self.observe(name);
         let status = obs.status();
-        let running = status == api::Status::Running;
+        let running = matches!(status, api::Status::Running | api::Status::Frozen);
         let pending = match self.applied(name).filter(|_| running && error.is_none()) {
             Some(applied) => config::differing(&cfg.config, &applied),
             None => vec![],
@@ -463,6 +494,9 @@ impl Manager {
             }
         }
         let obs = self.observe(name);
+        if obs.frozen {
+            return Err(Error::Invalid(format!("container {name} is paused; `sysctr resume {name}` first")));
+        }
         let mon = obs.monitor.as_ref().filter(|_| obs.init_alive).ok_or_else(|| Error::NotRunning(name.into()))?;
         let nreq = crate::runtime::nsenter::Request {
             argv: req.command.clone(),
