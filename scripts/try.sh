@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh host: build sysctr, make a Debian 12 root filesystem (debootstrap,
-# cached), create a container `web1` from it, boot it and show systemd running inside.
+# cached), create a container `web1` from it, boot it on the default network (sysctrbr0,
+# made on first use) and show systemd running inside and the address it got.
 #   sudo scripts/try.sh [NAME]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,12 @@ for _ in $(seq 100); do
     [ "$state" = running ] || [ "$state" = degraded ] && break
     sleep 0.1
 done
+ip=
+for _ in $(seq 50); do
+    ip=$($S info "$name" --format json | python3 -c 'import json,sys; a=[x["ipv4"] for x in json.load(sys.stdin).get("addresses",[]) if x["leased"]]; print(a[0] if a else "")')
+    [ -n "$ip" ] && break
+    sleep 0.1
+done
 $S list
-echo "systemd in $name: $state"
+echo "systemd in $name: $state; address: ${ip:-none yet} (name $name.sysctr on the bridge's DNS)"
 echo "try: $S exec $name -- systemctl status --no-pager; $S stop $name; $S delete $name"
