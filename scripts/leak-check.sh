@@ -32,4 +32,10 @@ if [ -s "$names" ]; then
     done < "$names"
     echo "leak check: $(sort -u "$names" | wc -l) test containers checked"
 fi
+# The `sysctr` parent cgroups go with the last container: an empty one is left behind.
+for p in /sys/fs/cgroup/*/sysctr /sys/fs/cgroup/sysctr; do
+    [ -d "$p" ] || continue
+    [ -z "$(find "$p" -mindepth 1 -maxdepth 1 -type d -print -quit)" ] && [ -z "$(cat "$p/cgroup.procs" 2>/dev/null)" ] &&
+        leak "empty parent cgroup $p"
+done
 [ $leaks = 0 ] && echo "leak check: clean" || { echo "leak check: $leaks leaks" >&2; exit 1; }

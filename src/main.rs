@@ -28,25 +28,22 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// `sysctr __network NAME`: a network's dnsmasq supervisor.
 fn hidden_network(args: &[String]) -> i32 {
-    let Some(name) = args.first() else { return 2 };
-    let result = sysctr::manager::Manager::new(sysctr::storage::Paths::from_env()).and_then(|m| m.network_supervisor_main(name));
-    match result {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("network {name}: {}", chain(&e));
-            1
-        }
-    }
+    hidden("network", args, |m, name| m.network_supervisor_main(name))
 }
 
-/// `sysctr __monitor NAME`
+/// `sysctr __monitor NAME`: a container's supervisor.
 fn hidden_monitor(args: &[String]) -> i32 {
+    hidden("monitor", args, |m, name| m.monitor_main(name))
+}
+
+/// Run a helper entry point on `args[0]` (a name); its exit code.
+fn hidden(what: &str, args: &[String], run: impl FnOnce(&sysctr::manager::Manager, &str) -> sysctr::manager::Result<()>) -> i32 {
     let Some(name) = args.first() else { return 2 };
-    let result = sysctr::manager::Manager::new(sysctr::storage::Paths::from_env()).and_then(|m| m.monitor_main(name));
+    let result = sysctr::manager::Manager::new(sysctr::storage::Paths::from_env()).and_then(|m| run(&m, name));
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("monitor {name}: {}", chain(&e));
+            eprintln!("{what} {name}: {}", chain(&e));
             1
         }
     }

@@ -39,6 +39,18 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// A file or directory on the way was not there (a cgroup removed under us).
+    fn not_found(&self) -> bool {
+        match self {
+            Error::Create { source, .. } | Error::WriteFile { source, .. } | Error::ReadFile { source, .. } => {
+                source.kind() == std::io::ErrorKind::NotFound
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Controllers sysctr enables for its containers on a v2 host.
 pub const V2_CONTROLLERS: &[&str] = &["cpu", "cpuset", "io", "memory", "pids"];
 
@@ -123,24 +135,51 @@ impl Hierarchies {
             if h.mount == self.all[0].mount && leaf.is_dir() {
                 fresh = false;
             }
-            let mut dir = h.mount.clone();
-            for part in Path::new(rel).components() {
-                if h.v2 && self.is_pure_v2() {
-                    enable_controllers(&dir)?;
-                }
-                dir.push(part);
-                match std::fs::create_dir(&dir) {
-                    Ok(()) => {
-                        if h.controllers.iter().any(|c| c == "cpuset") {
-                            inherit_cpuset(&dir)?;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(source) => return Err(Error::Create { path: dir, source }),
+            // Another sysctr may remove our (then empty) parent between our mkdirs
+            // ([`Hierarchies::remove_if_empty`]): walk again from the top.
+            let mut tries = 0;
+            loop {
+                match self.create_in(h, rel) {
+                    Err(e) if tries < 5 && e.not_found() => tries += 1,
+                    other => break other?,
                 }
             }
         }
         Ok(fresh)
+    }
+
+    fn create_in(&self, h: &Hierarchy, rel: &str) -> Result<()> {
+        let mut dir = h.mount.clone();
+        for part in Path::new(rel).components() {
+            if h.v2 && self.is_pure_v2() {
+                enable_controllers(&dir)?;
+            }
+            dir.push(part);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {
+                    if h.controllers.iter().any(|c| c == "cpuset") {
+                        inherit_cpuset(&dir)?;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(source) => return Err(Error::Create { path: dir, source }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove cgroup `rel` (our parent of all containers) in every hierarchy where it has
+    /// no child cgroups and no processes left; in use or absent, it stays.
+    pub fn remove_if_empty(&self, rel: &str) -> Result<()> {
+        let rel = check_rel(rel)?;
+        for h in &self.all {
+            let dir = h.mount.join(rel);
+            match nix::unistd::unlinkat(None, &dir, nix::unistd::UnlinkatFlags::RemoveDir) {
+                Ok(()) | Err(nix::Error::ENOENT | nix::Error::ENOTEMPTY | nix::Error::EBUSY) => {}
+                Err(e) => return Err(Error::Remove { path: dir, source: e.into() }),
+            }
+        }
+        Ok(())
     }
 
     /// Restrict the devices processes in cgroup `rel` may create and open: on a v1 `devices`
@@ -258,8 +297,7 @@ impl Hierarchies {
                 if step.optional {
                     continue;
                 }
-                let file = step.files[0].0.clone();
-                return Err(Error::Unsupported { hint: resources::missing_hint(step.controller, &file), file });
+                return Err(unsupported(&step));
             };
             let dir = mount.join(rel);
             let mut done = false;
@@ -279,16 +317,16 @@ impl Hierarchies {
                 }
             }
             if !done && !step.optional {
-                let file = step.files.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(" or ");
-                return Err(Error::Unsupported { hint: resources::missing_hint(step.controller, &file), file });
+                return Err(unsupported(&step));
             }
         }
         Ok(())
     }
 
     /// Why `res` could not apply to cgroup `rel` on this host (each limit whose file is
-    /// missing there), without writing anything. Checked against an existing cgroup: the
-    /// container's own, or the parent all containers live under.
+    /// missing there), without writing anything. Checked against the container's own
+    /// cgroup or the parent all containers live under; a hierarchy where `rel` does not
+    /// exist (yet) tells nothing and is passed over: the runtime's apply says it then.
     pub fn unsupported(&self, rel: &str, res: &Resources) -> Result<Vec<String>> {
         let rel = check_rel(rel)?;
         let mut out = Vec::new();
@@ -296,12 +334,13 @@ impl Hierarchies {
             if step.optional {
                 continue;
             }
-            let present = self
-                .controller_mount(step.controller)
-                .is_some_and(|m| step.files.iter().any(|(f, _)| m.join(rel).join(f).exists()));
+            let present = match self.controller_mount(step.controller).map(|m| m.join(rel)) {
+                Some(dir) if !dir.is_dir() => continue,
+                Some(dir) => step.files.iter().any(|(f, _)| dir.join(f).exists()),
+                None => false,
+            };
             if !present {
-                let file = step.files.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(" or ");
-                out.push(Error::Unsupported { hint: resources::missing_hint(step.controller, &file), file }.to_string());
+                out.push(unsupported(&step).to_string());
             }
         }
         Ok(out)
@@ -396,6 +435,12 @@ impl Hierarchies {
         let rel = check_rel(rel)?;
         Ok(usage::read(self, rel))
     }
+}
+
+/// The error for a plan step whose files this host does not have.
+fn unsupported(step: &resources::Write) -> Error {
+    let file = step.files.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(" or ");
+    Error::Unsupported { hint: resources::missing_hint(step.controller, &file), file }
 }
 
 /// Write `value` to an existing cgroup file (never creates one: on a real cgroupfs an

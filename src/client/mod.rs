@@ -69,14 +69,7 @@ impl Client {
     }
     /// An error naming the known keys when `key` is none of them.
     pub fn check_key(&self, key: &str) -> Result<()> {
-        match crate::storage::find_key(key) {
-            Some(_) => Ok(()),
-            None => Err(crate::storage::Error::UnknownKey {
-                key: key.to_owned(),
-                known: crate::storage::KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
-            }
-            .into()),
-        }
+        crate::storage::known_key(key).map(drop).map_err(Into::into)
     }
     /// Set and unset configuration keys; live keys apply to a running container at once.
     pub fn update_config(&self, name: &str, patch: &api::ConfigPatch) -> Result<api::Container> {

@@ -15,6 +15,9 @@ use crate::storage::{self, find_key, validate_key, validate_name, ContainerConfi
 /// start's, plus live changes since. Keys that differ from `config.toml` are pending.
 const APPLIED: &str = "applied.json";
 
+/// A container's limits as rendered for this host: cgroup resources, RLIMIT_NOFILE.
+pub(super) type Rendered = (Resources, Option<u64>);
+
 pub(super) fn cgroup_rel(name: &str) -> String {
     format!("{CGROUP_PARENT}/{name}")
 }
@@ -48,9 +51,9 @@ impl Manager {
 
     /// What the limits are rendered against: the layout, the CPUs and memory containers
     /// may use, and the CPUs other containers are pinned to.
-    fn limits_host(&self, hier: &Hierarchies, name: &str) -> Result<Host> {
-        // Our parent cgroup (ours to make): its CPUs are what containers may have.
-        hier.create(CGROUP_PARENT)?;
+    pub(super) fn limits_host(&self, hier: &Hierarchies, name: &str) -> Result<Host> {
+        // Our parent cgroup's CPUs are what containers may have; without a parent (no
+        // container runs) the host's online CPUs.
         let cpus = match hier.cpus(CGROUP_PARENT)? {
             Some(list) if !list.is_empty() => list,
             _ => std::fs::read_to_string("/sys/devices/system/cpu/online")
@@ -68,15 +71,10 @@ impl Manager {
         Ok(Host { v2: hier.is_pure_v2(), cpus, memory: mem_total()?, pinned })
     }
 
-    /// The cgroup resources and RLIMIT_NOFILE `config` asks for, checked against this host.
-    pub(super) fn render_limits(
-        &self,
-        name: &str,
-        config: &BTreeMap<String, String>,
-        hier: &Hierarchies,
-    ) -> Result<(Resources, Option<u64>)> {
+    /// The cgroup resources and RLIMIT_NOFILE `config` asks for, checked against `host`.
+    pub(super) fn render_limits(&self, config: &BTreeMap<String, String>, host: &Host) -> Result<Rendered> {
         let l = Limits::from_config(config).map_err(Error::Invalid)?;
-        let res = limits::render(&l, &self.limits_host(hier, name)?).map_err(Error::Invalid)?;
+        let res = limits::render(&l, host).map_err(Error::Invalid)?;
         if let Some(n) = l.kernel_nofile {
             check_nofile(n)?;
         }
@@ -93,11 +91,12 @@ impl Manager {
         }
     }
 
-    /// The bundle's `config.json` for `config`; warnings worth showing.
-    pub(super) fn write_bundle(&self, name: &str, config: &BTreeMap<String, String>, hier: &Hierarchies) -> Result<Vec<String>> {
-        let (res, nofile) = self.render_limits(name, config, hier)?;
-        self.check_supported(hier, CGROUP_PARENT, &res)?;
-        let resources = res.to_oci(hier.is_pure_v2()).map_err(Error::Invalid)?;
+    /// The bundle's `config.json` for `config` with its rendered `limits`; warnings worth
+    /// showing.
+    pub(super) fn write_bundle(&self, name: &str, config: &BTreeMap<String, String>, limits: &Rendered, v2: bool) -> Result<Vec<String>> {
+        let (res, nofile) = limits;
+        let nofile = *nofile;
+        let resources = res.to_oci(v2).map_err(Error::Invalid)?;
         let host_caps = crate::oci::host_bounding_caps()?;
         let init = vec!["/sbin/init".to_owned()];
         let cfg = ContainerConfig { created: 0, config: config.clone() };
@@ -123,13 +122,7 @@ impl Manager {
             validate_key(k, v)?;
         }
         for k in &patch.unset {
-            if find_key(k).is_none() {
-                return Err(storage::Error::UnknownKey {
-                    key: k.clone(),
-                    known: storage::KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
-                }
-                .into());
-            }
+            storage::known_key(k)?;
             if patch.set.contains_key(k) {
                 return Err(Error::Invalid(format!("{k} is both set and unset; say one")));
             }
@@ -144,11 +137,12 @@ impl Manager {
         }
         new.config.extend(patch.set.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.check_nics(name, &new.config)?;
-        let hier = Hierarchies::discover(&self.paths.cgroup_root)?;
+        let hier = self.hierarchies()?;
+        let host = self.limits_host(hier, name)?;
         let obs = self.observe(name);
         if !obs.init_alive {
-            let (res, _) = self.render_limits(name, &new.config, &hier)?;
-            self.check_supported(&hier, CGROUP_PARENT, &res)?;
+            let (res, _) = self.render_limits(&new.config, &host)?;
+            self.check_supported(hier, CGROUP_PARENT, &res)?;
             new.save(&self.paths.container_config(name))?;
             return self.info(name);
         }
@@ -156,23 +150,19 @@ impl Manager {
         let effective = live_merge(&applied, &new.config);
         let cg = cgroup_rel(name);
         if effective != applied {
-            let (res, _) = self.render_limits(name, &effective, &hier)?;
-            self.check_supported(&hier, &cg, &res)?;
-            let (old_res, _) = self.render_limits(name, &applied, &hier)?;
+            let rendered = self.render_limits(&effective, &host)?;
+            self.check_supported(hier, &cg, &rendered.0)?;
+            let old_rendered = self.render_limits(&applied, &host)?;
+            let v2 = hier.is_pure_v2();
             let mut revert = super::Revert::new();
-            let h = hier.clone();
-            let c = cg.clone();
-            revert.add(move || {
-                let _ = h.apply(&c, &old_res);
+            revert.add(|| {
+                let _ = hier.apply(&cg, &old_rendered.0);
             });
-            hier.apply(&cg, &res)?;
+            hier.apply(&cg, &rendered.0)?;
             // A guest reboot re-creates the container from the bundle: keep it in step.
-            self.write_bundle(name, &effective, &hier)?;
-            let h = hier.clone();
-            let a = applied.clone();
-            let n = name.to_owned();
-            revert.add(move || {
-                let _ = self.write_bundle(&n, &a, &h);
+            self.write_bundle(name, &effective, &rendered, v2)?;
+            revert.add(|| {
+                let _ = self.write_bundle(name, &applied, &old_rendered, v2);
             });
             self.record_applied(name, &effective)?;
             new.save(&self.paths.container_config(name))?;
@@ -192,8 +182,8 @@ impl Manager {
         let t0 = std::time::Instant::now();
         let before = c.usage.as_ref().and_then(|u| u.cpu_ns);
         std::thread::sleep(interval);
-        let hier = Hierarchies::discover(&self.paths.cgroup_root)?;
-        let now = usage(&hier, name);
+        let hier = self.hierarchies()?;
+        let now = usage(hier, name);
         let elapsed = t0.elapsed().as_nanos() as f64;
         if let (Some(mut u), Some(b)) = (now, before) {
             u.cpu_percent = u.cpu_ns.map(|a| a.saturating_sub(b) as f64 * 100.0 / elapsed);

@@ -96,7 +96,7 @@ pub struct Manager {
     pub paths: Paths,
     exe: PathBuf,
     /// The host's cgroup layout, read once when first needed.
-    hier: std::sync::OnceLock<Option<crate::cgroup::Hierarchies>>,
+    hier: std::sync::OnceLock<crate::cgroup::Hierarchies>,
 }
 
 impl Manager {
@@ -176,12 +176,17 @@ impl Manager {
             Some(_) => matches!(monitor::ask(&self.paths.monitor_socket(name), &Request::Status), Some(Response::Status(_))),
         };
         let frozen = init_alive
-            && self.hierarchies().is_some_and(|h| h.is_frozen(&config::cgroup_rel(name)).unwrap_or(false));
+            && self.hierarchies().is_ok_and(|h| h.is_frozen(&config::cgroup_rel(name)).unwrap_or(false));
         Observed { monitor, init_alive, monitor_alive, frozen, last_exit }
     }
 
-    fn hierarchies(&self) -> Option<&crate::cgroup::Hierarchies> {
-        self.hier.get_or_init(|| crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root).ok()).as_ref()
+    /// The host's cgroup hierarchies (read from mountinfo once per manager).
+    fn hierarchies(&self) -> Result<&crate::cgroup::Hierarchies> {
+        if let Some(h) = self.hier.get() {
+            return Ok(h);
+        }
+        let h = crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root)?;
+        Ok(self.hier.get_or_init(|| h))
     }
 
     /// Freeze every process of a running container (`pause`), or thaw it (`resume`).
@@ -194,7 +199,7 @@ impl Manager {
             (api::Status::Running, false) => return Err(Error::Invalid(format!("container {name} is not paused"))),
             _ => return Err(Error::NotRunning(name.into())),
         }
-        let hier = crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root)?;
+        let hier = self.hierarchies()?;
         Ok(hier.freeze(&config::cgroup_rel(name), frozen)?)
     }
 
@@ -205,9 +210,9 @@ impl Manager {
             validate_key(k, v)?;
         }
         // Limits this host cannot give are refused now, not at the first start.
-        let hier = crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root)?;
-        let (res, _) = self.render_limits(&req.name, &req.config, &hier)?;
-        self.check_supported(&hier, crate::oci::CGROUP_PARENT, &res)?;
+        let hier = self.hierarchies()?;
+        let (res, _) = self.render_limits(&req.config, &self.limits_host(hier, &req.name)?)?;
+        self.check_supported(hier, crate::oci::CGROUP_PARENT, &res)?;
         self.check_nics(&req.name, &req.config)?;
         let src = PathBuf::from(&req.rootfs);
         if !std::fs::metadata(&src).map(|m| m.is_dir()).unwrap_or(false) {
@@ -249,6 +254,17 @@ impl Manager {
     }
 
     fn start_locked(&self, name: &str) -> Result<Vec<String>> {
+        let started = self.start_inner(name);
+        if started.is_err() {
+            // A start that failed leaves no empty parent cgroup behind either.
+            if let Ok(h) = self.hierarchies() {
+                let _ = h.remove_if_empty(crate::oci::CGROUP_PARENT);
+            }
+        }
+        started
+    }
+
+    fn start_inner(&self, name: &str) -> Result<Vec<String>> {
         let cfg = self.load(name)?;
         let obs = self.observe(name);
         if obs.status() != api::Status::Stopped {
@@ -268,8 +284,13 @@ impl Manager {
         std::fs::create_dir_all(&bundle).map_err(|source| Error::Io { what: "create the bundle directory", source })?;
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700))
             .map_err(|source| Error::Io { what: "restrict the run directory", source })?;
-        let hier = crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root)?;
-        warnings.extend(self.write_bundle(name, &cfg.config, &hier)?);
+        let hier = self.hierarchies()?;
+        // The parent the container will live in, made now so its limits are checked
+        // against it (the runtime would make it anyway).
+        hier.create(crate::oci::CGROUP_PARENT)?;
+        let rendered = self.render_limits(&cfg.config, &self.limits_host(hier, name)?)?;
+        self.check_supported(hier, crate::oci::CGROUP_PARENT, &rendered.0)?;
+        warnings.extend(self.write_bundle(name, &cfg.config, &rendered, hier.is_pure_v2())?);
         // Networks up and addresses reserved; the monitor wires the NICs at each boot.
         let (nics, w) = self.prepare_nics(name, &cfg)?;
         warnings.extend(w);
@@ -330,9 +351,7 @@ impl Manager {
         std::fs::write(run.join("stopping"), b"").map_err(|source| Error::Io { what: "mark the container stopping", source })?;
         // A frozen guest can neither halt nor (on v1) die: thaw it first.
         if obs.frozen {
-            if let Some(h) = self.hierarchies() {
-                h.freeze(&config::cgroup_rel(name), false)?;
-            }
+            self.hierarchies()?.freeze(&config::cgroup_rel(name), false)?;
         }
         let pid = Pid::from_raw(mon.init_pid);
         let log = run.join("runtime.log");
@@ -376,11 +395,13 @@ impl Manager {
         }
         // Our init is gone and its pid namespace with it: a cgroup of this name that still
         // holds processes belongs to someone else (another instance), and stays.
-        let hier = crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root)?;
+        let hier = self.hierarchies()?;
         let cg = config::cgroup_rel(name);
         if hier.pids(&cg)?.is_empty() {
             hier.remove(&cg)?;
         }
+        // The last container gone: no empty `sysctr` parent stays behind.
+        hier.remove_if_empty(crate::oci::CGROUP_PARENT)?;
         for f in ["monitor.json", "monitor.sock", "console.sock", "stopping", "init.pid", "applied.json", monitor::NICS] {
             let _ = std::fs::remove_file(run.join(f));
         }
@@ -428,7 +449,6 @@ impl Manager {
 
     fn describe_context(&self) -> Describe {
         Describe {
-            hier: crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root).ok(),
             host_runtime: HostConfig::load(&self.paths.config).ok().and_then(|h| h.runtime).unwrap_or_else(|| "builtin".into()),
             networks: self.load_networks(),
         }
@@ -455,7 +475,7 @@ impl Manager {
             Some(applied) => config::differing(&cfg.config, &applied),
             None => vec![],
         };
-        let usage = ctx.hier.as_ref().filter(|_| running).and_then(|h| config::usage(h, name));
+        let usage = self.hierarchies().ok().filter(|_| running).and_then(|h| config::usage(h, name));
         Ok(api::Container {
             name: name.into(),
             status,
@@ -541,18 +561,22 @@ impl Manager {
         let _ = nix::unistd::setsid();
         let cfg = self.load(name)?;
         let runtime = self.runtime(name, &cfg)?;
-        // stdout is the report pipe to the manager; from here on it points at our log.
-        let report = nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
-            .map_err(|e| Error::Io { what: "keep the report pipe", source: e.into() })?;
-        let _ = nix::unistd::dup2(2, 1);
-        let mut report = std::fs::File::from(crate::sys::own_fd(report));
+        let mut report = take_report_pipe()?;
         Ok(monitor::run(self.monitor_config(name, runtime), &mut report)?)
     }
 }
 
+/// A helper process's stdout is the pipe its spawner waits on for `ok` (or `error: ...`):
+/// keep it apart, and point stdout at the log (stderr) from here on.
+fn take_report_pipe() -> Result<std::fs::File> {
+    let report = nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
+        .map_err(|e| Error::Io { what: "keep the report pipe", source: e.into() })?;
+    let _ = nix::unistd::dup2(2, 1);
+    Ok(std::fs::File::from(crate::sys::own_fd(report)))
+}
+
 /// What describing any number of containers needs once.
 struct Describe {
-    hier: Option<crate::cgroup::Hierarchies>,
     host_runtime: String,
     networks: Vec<net::NetView>,
 }

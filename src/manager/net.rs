@@ -235,10 +235,7 @@ impl Manager {
     /// Entry point of `sysctr __network NAME`.
     pub fn network_supervisor_main(&self, name: &str) -> Result<()> {
         network::validate_name(name)?;
-        let report = nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
-            .map_err(|e| Error::Io { what: "keep the report pipe", source: e.into() })?;
-        let _ = nix::unistd::dup2(2, 1);
-        let mut report = std::fs::File::from(crate::sys::own_fd(report));
+        let mut report = super::take_report_pipe()?;
         Ok(network::supervisor::run(&self.networks(), name, &mut report)?)
     }
 }

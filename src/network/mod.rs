@@ -99,18 +99,9 @@ pub struct Nic {
 
 /// The network names sysctr accepts: they are bridge (interface) names too.
 pub fn validate_name(name: &str) -> Result<()> {
-    let reason = if name.is_empty() {
-        Some("it is empty")
-    } else if name.len() > 15 {
-        Some("it is longer than 15 characters (an interface name)")
-    } else if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        Some("it holds a character other than a-z, 0-9 and '-'")
-    } else if !name.as_bytes()[0].is_ascii_lowercase() || name.ends_with('-') {
-        Some("it must start with a letter and not end with '-'")
-    } else if name == "none" {
-        Some("\"none\" means no network")
-    } else {
-        None
+    let reason = match crate::storage::network_name_problem(name) {
+        None if name == "none" => Some("\"none\" means no network"),
+        r => r,
     };
     match reason {
         Some(reason) => Err(Error::InvalidName { name: name.to_owned(), reason }),
@@ -353,8 +344,7 @@ impl Networks {
     pub fn supervisor(&self, name: &str) -> Option<SupervisorState> {
         let bytes = std::fs::read(self.run_dir(name).join("supervisor.json")).ok()?;
         let st: SupervisorState = serde_json::from_slice(&bytes).ok()?;
-        let alive = matches!(crate::sys::proc_stat(st.pid), Some((state, t)) if t == st.start_time && state != "Z" && state != "X");
-        alive.then_some(st)
+        crate::sys::process_alive(st.pid, st.start_time).then_some(st)
     }
 
     fn spawn_supervisor(&self, name: &str) -> Result<()> {
@@ -531,13 +521,7 @@ impl Networks {
         let current = cfg.reservations.get(&key).cloned();
         let ip = match ipv4 {
             Some(ip) => {
-                if !subnet.is_host(ip) {
-                    return Err(Error::Invalid(format!("ipv4 {ip} is not a host address of network {name} ({subnet})")));
-                }
-                if let Some((k, _)) = others.iter().find(|(_, r)| r.ipv4 == ip.to_string()) {
-                    let who = k.split_once('/').map(|(c, _)| c).unwrap_or(k);
-                    return Err(Error::Invalid(format!("ipv4 {ip} on network {name} is taken by {who}")));
-                }
+                static_ok(name, &cfg, &key, ip)?;
                 ip
             }
             None => match current.as_ref().and_then(|r| r.ipv4.parse::<Ipv4Addr>().ok()).filter(|ip| subnet.is_host(*ip) && !used.contains(ip)) {
@@ -577,17 +561,7 @@ impl Networks {
 
     /// Check, without reserving, that `ipv4` could be `container`'s on `name`.
     pub fn check_static(&self, name: &str, container: &str, nic: &str, ipv4: Ipv4Addr) -> Result<()> {
-        let cfg = self.load(name)?;
-        let subnet = cfg.subnet()?;
-        if !subnet.is_host(ipv4) {
-            return Err(Error::Invalid(format!("ipv4 {ipv4} is not a host address of network {name} ({subnet})")));
-        }
-        let key = format!("{container}/{nic}");
-        if let Some((k, _)) = cfg.reservations.iter().find(|(k, r)| **k != key && r.ipv4 == ipv4.to_string()) {
-            let who = k.split_once('/').map(|(c, _)| c).unwrap_or(k);
-            return Err(Error::Invalid(format!("ipv4 {ipv4} on network {name} is taken by {who}")));
-        }
-        Ok(())
+        static_ok(name, &self.load(name)?, &format!("{container}/{nic}"), ipv4)
     }
 
     /// Drop every reservation of `container` except those in `keep` (`NETWORK/NIC`), and
@@ -622,6 +596,20 @@ impl Networks {
     pub fn leases(&self, name: &str) -> Vec<(String, String)> {
         std::fs::read_to_string(self.leases_path(name)).map(|t| dnsmasq::leases(&t)).unwrap_or_default()
     }
+}
+
+/// `ip` can be reservation `key`'s on network `name`: a host address of its subnet that no
+/// other reservation holds.
+fn static_ok(name: &str, cfg: &NetworkConfig, key: &str, ip: Ipv4Addr) -> Result<()> {
+    let subnet = cfg.subnet()?;
+    if !subnet.is_host(ip) {
+        return Err(Error::Invalid(format!("ipv4 {ip} is not a host address of network {name} ({subnet})")));
+    }
+    if let Some((k, _)) = cfg.reservations.iter().find(|(k, r)| k.as_str() != key && r.ipv4 == ip.to_string()) {
+        let who = k.split_once('/').map(|(c, _)| c).unwrap_or(k);
+        return Err(Error::Invalid(format!("ipv4 {ip} on network {name} is taken by {who}")));
+    }
+    Ok(())
 }
 
 fn check_domain(d: &str) -> Result<()> {

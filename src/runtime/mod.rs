@@ -493,7 +493,7 @@ pub fn start_time(pid: Pid) -> Option<u64> {
 
 /// Is `pid` the process that started at `start_time`, and not yet a zombie?
 pub fn alive(pid: Pid, start_time: u64) -> bool {
-    matches!(crate::sys::proc_stat(pid.as_raw()), Some((state, t)) if t == start_time && state != "Z" && state != "X")
+    crate::sys::process_alive(pid.as_raw(), start_time)
 }
 
 /// Signal names as runc takes them: `KILL`, `SIGKILL`, `9`, `RTMIN+3`, `SIGRTMIN+3`.

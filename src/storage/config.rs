@@ -50,16 +50,9 @@ fn check_runtime(v: &str) -> Result<(), String> {
 }
 
 fn check_network(v: &str) -> Result<(), String> {
-    let ok = v == "none"
-        || (!v.is_empty()
-            && v.len() <= 15
-            && v.as_bytes()[0].is_ascii_lowercase()
-            && !v.ends_with('-')
-            && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err("use a network name (1-15 of a-z, 0-9, '-', starting with a letter) or none".into())
+    match super::network_name_problem(v) {
+        Some(_) if v != "none" => Err("use a network name (1-15 of a-z, 0-9, '-', starting with a letter) or none".into()),
+        _ => Ok(()),
     }
 }
 
@@ -98,12 +91,17 @@ pub fn find_key(key: &str) -> Option<&'static Key> {
     })
 }
 
-/// Check one `key=value` pair against [`KEYS`].
-pub fn validate_key(key: &str, value: &str) -> Result<()> {
-    let k = find_key(key).ok_or_else(|| Error::UnknownKey {
+/// The key `key` is an instance of, or the error that names the known keys.
+pub fn known_key(key: &str) -> Result<&'static Key> {
+    find_key(key).ok_or_else(|| Error::UnknownKey {
         key: key.to_owned(),
         known: KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
-    })?;
+    })
+}
+
+/// Check one `key=value` pair against [`KEYS`].
+pub fn validate_key(key: &str, value: &str) -> Result<()> {
+    let k = known_key(key)?;
     (k.check)(value).map_err(|reason| Error::InvalidValue { key: key.to_owned(), value: value.to_owned(), reason })
 }
 

@@ -8,10 +8,10 @@ mod name;
 mod paths;
 mod remove;
 
-pub use config::{find_key, validate_key, ContainerConfig, HostConfig, KEYS};
+pub use config::{find_key, known_key, validate_key, ContainerConfig, HostConfig, KEYS};
 pub use limits::Limits;
 pub use lock::Lock;
-pub use name::validate_name;
+pub use name::{network_name_problem, validate_name};
 pub use paths::Paths;
 pub use remove::{detach_mounts_below, remove_tree};
 

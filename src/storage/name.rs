@@ -22,6 +22,21 @@ pub fn validate_name(name: &str) -> Result<()> {
     }
 }
 
+/// Why `name` cannot name a network (a bridge, so an interface name too), if it cannot.
+pub fn network_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > 15 {
+        Some("it is longer than 15 characters (an interface name)")
+    } else if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        Some("it holds a character other than a-z, 0-9 and '-'")
+    } else if !name.as_bytes()[0].is_ascii_lowercase() || name.ends_with('-') {
+        Some("it must start with a letter and not end with '-'")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

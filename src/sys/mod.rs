@@ -400,6 +400,12 @@ pub fn proc_stat(pid: i32) -> Option<(String, u64)> {
     Some((state, fields.nth(18)?.parse().ok()?))
 }
 
+/// Is `pid` the process that started at `start_time` (`/proc/PID/stat` field 22), and not
+/// a zombie? Tells a live process from a reused pid.
+pub fn process_alive(pid: i32, start_time: u64) -> bool {
+    matches!(proc_stat(pid), Some((state, t)) if t == start_time && state != "Z" && state != "X")
+}
+
 /// Make the child of `cmd` a supervised helper: it gets SIGTERM when the thread that
 /// spawned it exits, and starts with no signal blocked (a supervisor blocks the signals it
 /// reads from a signalfd; std's spawn would pass that mask on).

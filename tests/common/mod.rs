@@ -168,6 +168,11 @@ impl Drop for Env {
                 }
             }
         }
+        // The `sysctr` parent cgroups, once empty (also after OCI-level tests, which make
+        // containers under it without the manager).
+        if let Ok(h) = sysctr::cgroup::Hierarchies::discover(Path::new("/sys/fs/cgroup")) {
+            let _ = h.remove_if_empty("sysctr");
+        }
         if let Ok(rd) = std::fs::read_dir(self.state.join("networks")) {
             for e in rd.flatten() {
                 if let Some(n) = e.file_name().to_str().and_then(|f| f.strip_suffix(".toml")) {
