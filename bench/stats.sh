@@ -52,6 +52,9 @@ mkdir -p "$W/bin" "$LXCPATH"
 cp "$REPO/target/release/sysctr" "$W/bin/"
 SYSCTR=$W/bin/sysctr
 export SYSCTR_STATE_DIR=$W/state SYSCTR_RUN_DIR=$RUNW SYSCTR_CONFIG=$W/sysctr.toml
+# No network, like the LXC side (its containers get lxc.net.0.type = empty): the figure is
+# the cost of reading state and use, and no bridge or dnsmasq outlives the run.
+echo 'default_network = "none"' >"$SYSCTR_CONFIG"
 names=()
 for i in $(seq 1 "$FLEET"); do names+=("${PREFIX}$i"); done
 
