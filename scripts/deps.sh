@@ -18,6 +18,11 @@ need dnsmasq dnsmasq-base
 need nft nftables
 need ip iproute2
 need python3 python3
+# Images: the tests make tarballs (xz, gzip) and check file capabilities.
+need xz xz-utils
+need gzip gzip
+need tar tar
+need getfattr attr
 [ -e /bin/busybox ] || [ -e /usr/bin/busybox ] || want+=(busybox-static)
 if [ ${#want[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job on a fresh host: build sysctr, make a Debian 12 root filesystem (debootstrap,
-# cached), create a container `web1` from it, boot it on the default network (sysctrbr0,
-# made on first use) and show systemd running inside and the address it got.
+# The main job on a fresh host: build sysctr and `sysctr launch debian web1`: the Debian
+# image is built once from the template (debootstrap, about a minute; cached after), cloned
+# into web1's rootfs and booted on the default network (sysctrbr0, made on first use).
+# Shows systemd running inside and the address it got.
 #   sudo scripts/try.sh [NAME]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,11 +10,12 @@ name=${1:-web1}
 scripts/deps.sh
 cargo build --release
 sysctl -q -w fs.inotify.max_user_instances=1024 || true
-rootfs=/var/tmp/sysctr-test/debian-12
-tests/fixtures/debian-rootfs.sh bookworm "$rootfs"
 S=target/release/sysctr
-$S info "$name" >/dev/null 2>&1 || $S create "$name" --rootfs "$rootfs"
-$S start "$name" || true
+if $S info "$name" >/dev/null 2>&1; then
+    $S start "$name" || true
+else
+    $S launch debian "$name"
+fi
 for _ in $(seq 100); do
     state=$($S exec "$name" -- systemctl is-system-running 2>/dev/null || true)
     [ "$state" = running ] || [ "$state" = degraded ] && break

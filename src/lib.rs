@@ -5,6 +5,7 @@ pub mod api;
 pub mod cgroup;
 pub mod cli;
 pub mod client;
+pub mod image;
 pub mod manager;
 pub mod monitor;
 pub mod network;

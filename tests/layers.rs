@@ -14,9 +14,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("oci", &["sys"]),
     ("runtime", &["cgroup", "sys"]),
     ("network", &["storage", "sys"]),
+    ("image", &["storage", "sys"]),
     // The monitor re-runs create and start at each guest reboot, so it wires the network.
     ("monitor", &["runtime", "cgroup", "network", "storage", "sys"]),
-    ("manager", &["api", "monitor", "runtime", "cgroup", "network", "oci", "storage", "sys"]),
+    ("manager", &["api", "monitor", "runtime", "cgroup", "network", "image", "oci", "storage", "sys"]),
     // In-process until the daemon exists; then `client` speaks HTTP to it and uses `api` only.
     ("client", &["api", "manager", "storage"]),
     ("cli", &["client", "api"]),

@@ -53,6 +53,9 @@ pub struct Container {
     pub restarts: u32,
     pub last_exit: Option<LastExit>,
     pub config: BTreeMap<String, String>,
+    /// The image it was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageRef>,
     /// Keys changed while it runs that take effect only at its next start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<String>,
@@ -151,8 +154,12 @@ pub struct ConfigPatch {
 #[serde(deny_unknown_fields)]
 pub struct ContainersPost {
     pub name: String,
-    /// A prepared root filesystem directory to copy.
-    pub rootfs: String,
+    /// A prepared root filesystem directory to copy (or `image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs: Option<String>,
+    /// An image: `debian`, `debian/12`, `remote:alias`, a local alias or fingerprint prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     #[serde(default)]
     pub config: BTreeMap<String, String>,
 }
@@ -172,4 +179,69 @@ pub struct ExecPost {
     /// A pty from the container's devpts (else pipes).
     #[serde(default)]
     pub interactive: bool,
+}
+
+/// The image a container was made from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRef {
+    pub fingerprint: String,
+    /// `debian/13`.
+    pub name: String,
+}
+
+/// An image in the local store.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    pub fingerprint: String,
+    pub aliases: Vec<String>,
+    /// `debian/13`.
+    pub name: String,
+    pub description: String,
+    pub architecture: String,
+    /// Bytes of its files (as downloaded), and of its unpacked rootfs.
+    pub size: u64,
+    pub unpacked_size: u64,
+    /// Seconds since the epoch: the image's own date, and when it was stored here.
+    pub created: i64,
+    pub added: u64,
+    /// `remote images`, `template debian`, `import`.
+    pub source: String,
+    /// Names it was asked for by (`debian`, `debian/13`).
+    pub names: Vec<String>,
+    pub properties: BTreeMap<String, String>,
+    pub requirements: BTreeMap<String, String>,
+    /// Paths in the container rendered from templates, with their triggers.
+    pub templates: BTreeMap<String, Vec<String>>,
+    pub files: Vec<ImageFile>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageFile {
+    pub name: String,
+    pub role: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// `image import`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesPost {
+    /// One file (a rootfs or Incus unified tarball) or two (metadata and rootfs, any order).
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// An image server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remote {
+    pub name: String,
+    pub url: String,
+    /// `simplestreams` or `lxc`.
+    pub protocol: String,
 }

@@ -17,7 +17,7 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&all)?),
         Format::Table => {
-            let rows: Vec<[String; 9]> = all
+            let rows: Vec<[String; 10]> = all
                 .iter()
                 .map(|c| {
                     let u = c.usage.as_ref();
@@ -30,6 +30,7 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
                             let ips: Vec<&str> = c.addresses.iter().filter(|a| a.leased && c.pid.is_some()).map(|a| a.ipv4.as_str()).collect();
                             if ips.is_empty() { dash() } else { ips.join(",") }
                         },
+                        c.image.as_ref().map(|i| i.name.clone()).unwrap_or_else(dash),
                         u.and_then(|u| u.cpu_ns).map(super::cpu_time).unwrap_or_else(dash),
                         u.and_then(|u| u.memory).map(super::size).unwrap_or_else(dash),
                         u.and_then(|u| u.pids).map(|p| p.to_string()).unwrap_or_else(dash),
@@ -38,7 +39,7 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
                     ]
                 })
                 .collect();
-            print!("{}", table(["NAME", "STATE", "PID", "IPV4", "CPU", "MEM", "PIDS", "RUNTIME", "UPTIME"], &rows));
+            print!("{}", table(["NAME", "STATE", "PID", "IPV4", "IMAGE", "CPU", "MEM", "PIDS", "RUNTIME", "UPTIME"], &rows));
         }
     }
     Ok(0)

@@ -5,9 +5,12 @@ mod console;
 mod create;
 mod delete;
 mod exec;
+mod image;
 mod info;
+mod launch;
 mod list;
 mod network;
+mod remote;
 mod restart;
 mod shell;
 mod start;
@@ -37,7 +40,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a container from a prepared root filesystem directory.
+    /// Create a container from an image and boot it: `sysctr launch debian web1`.
+    Launch(launch::Args),
+    /// Create a container from an image (--image) or a prepared root filesystem (--rootfs).
     Create(create::Args),
     /// Boot a container; returns when its init runs.
     Start(start::Args),
@@ -62,6 +67,10 @@ pub enum Command {
     Config(config::Args),
     /// Managed bridge networks: DHCP, DNS (NAME.sysctr) and NAT.
     Network(network::Args),
+    /// The local image store: list, info, delete, aliases, import, export, build.
+    Image(image::Args),
+    /// Image servers (simplestreams or LXC's index).
+    Remote(remote::Args),
     /// Attach to a running container's console (Ctrl-a q detaches).
     Console(console::Args),
     /// Run a command inside a running container.
@@ -90,6 +99,7 @@ impl Cli {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let client = Client::local(cli.paths())?;
     match cli.command {
+        Command::Launch(a) => launch::run(&client, a),
         Command::Create(a) => create::run(&client, a),
         Command::Start(a) => start::run(&client, a),
         Command::Stop(a) => stop::run(&client, a),
@@ -101,6 +111,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Info(a) => info::run(&client, a),
         Command::Config(a) => config::run(&client, a),
         Command::Network(a) => network::run(&client, a),
+        Command::Image(a) => image::run(&client, a),
+        Command::Remote(a) => remote::run(&client, a),
         Command::Console(a) => console::run(&client, a),
         Command::Exec(a) => exec::run(&client, a),
         Command::Shell(a) => shell::run(&client, a),
@@ -111,6 +123,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 fn warn(warnings: &[String]) {
     for w in warnings {
         eprintln!("warning: {w}");
+    }
+}
+
+/// Print what was done on the way (downloads, builds), on stderr: stdout is for answers.
+fn note(notes: &[String]) {
+    for n in notes {
+        eprintln!("{n}");
     }
 }
 

@@ -21,8 +21,50 @@ impl Client {
         Ok(Client { manager: Manager::new(paths)? })
     }
 
-    pub fn create(&self, req: &api::ContainersPost) -> Result<api::Container> {
+    /// The container, and notes worth showing (downloads, builds, template warnings).
+    pub fn create(&self, req: &api::ContainersPost) -> Result<(api::Container, Vec<String>)> {
         self.manager.create(req)
+    }
+    /// Create from an image and boot; returns once init runs.
+    pub fn launch(&self, req: &api::ContainersPost) -> Result<(api::Container, Vec<String>)> {
+        self.manager.launch(req)
+    }
+    pub fn image_list(&self) -> Result<Vec<api::Image>> {
+        self.manager.image_list()
+    }
+    pub fn image_info(&self, name: &str) -> Result<api::Image> {
+        self.manager.image_info(name)
+    }
+    /// The fingerprint of the image deleted.
+    pub fn image_delete(&self, name: &str) -> Result<String> {
+        self.manager.image_delete(name)
+    }
+    pub fn image_import(&self, req: &api::ImagesPost) -> Result<api::Image> {
+        self.manager.image_import(req)
+    }
+    pub fn image_export(&self, name: &str, dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+        self.manager.image_export(name, dir)
+    }
+    pub fn image_build(&self, name: &str) -> Result<(api::Image, Vec<String>)> {
+        self.manager.image_build(name)
+    }
+    pub fn image_alias_add(&self, alias: &str, target: &str) -> Result<()> {
+        self.manager.image_alias_add(alias, target)
+    }
+    pub fn image_alias_remove(&self, alias: &str) -> Result<()> {
+        self.manager.image_alias_remove(alias)
+    }
+    pub fn image_aliases(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        self.manager.image_aliases()
+    }
+    pub fn remote_list(&self) -> Result<Vec<api::Remote>> {
+        self.manager.remote_list()
+    }
+    pub fn remote_add(&self, name: &str, url: &str, protocol: Option<&str>) -> Result<api::Remote> {
+        self.manager.remote_add(name, url, protocol)
+    }
+    pub fn remote_remove(&self, name: &str) -> Result<()> {
+        self.manager.remote_remove(name)
     }
     /// Warnings worth showing come back on success.
     pub fn start(&self, name: &str) -> Result<Vec<String>> {

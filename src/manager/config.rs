@@ -99,7 +99,7 @@ impl Manager {
         let resources = res.to_oci(v2).map_err(Error::Invalid)?;
         let host_caps = crate::oci::host_bounding_caps()?;
         let init = vec!["/sbin/init".to_owned()];
-        let cfg = ContainerConfig { created: 0, config: config.clone() };
+        let cfg = ContainerConfig { created: 0, config: config.clone(), image: None };
         let (spec, warnings) = crate::oci::spec(&crate::oci::Input {
             name,
             rootfs: &self.paths.rootfs(name),

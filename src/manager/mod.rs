@@ -2,6 +2,7 @@
 //! [`Revert`] guard so a failure leaves nothing half-made.
 
 mod config;
+mod image;
 mod limits;
 mod net;
 mod revert;
@@ -63,6 +64,10 @@ pub enum Error {
     Cgroup(#[from] crate::cgroup::Error),
     #[error(transparent)]
     Network(#[from] crate::network::Error),
+    #[error(transparent)]
+    Image(#[from] crate::image::Error),
+    #[error(transparent)]
+    Clone(#[from] storage::CloneError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -203,8 +208,9 @@ impl Manager {
         Ok(hier.freeze(&config::cgroup_rel(name), frozen)?)
     }
 
-    /// Create a container from a prepared root filesystem.
-    pub fn create(&self, req: &api::ContainersPost) -> Result<api::Container> {
+    /// Create a container from an image or a prepared root filesystem; notes worth
+    /// showing (what was downloaded or built, templates that could not be rendered).
+    pub fn create(&self, req: &api::ContainersPost) -> Result<(api::Container, Vec<String>)> {
         validate_name(&req.name)?;
         for (k, v) in &req.config {
             validate_key(k, v)?;
@@ -214,14 +220,23 @@ impl Manager {
         let (res, _) = self.render_limits(&req.config, &self.limits_host(hier, &req.name)?)?;
         self.check_supported(hier, crate::oci::CGROUP_PARENT, &res)?;
         self.check_nics(&req.name, &req.config)?;
-        let src = PathBuf::from(&req.rootfs);
-        if !std::fs::metadata(&src).map(|m| m.is_dir()).unwrap_or(false) {
-            return Err(Error::NoRootfs(src));
-        }
         let dir = self.paths.container(&req.name);
         if std::fs::symlink_metadata(&dir).is_ok() {
             return Err(Error::Exists(req.name.clone()));
         }
+        let mut notes = Vec::new();
+        // Resolve (and fetch or build) the image before anything is made for the container.
+        let source = match (&req.rootfs, &req.image) {
+            (Some(r), None) => {
+                let src = PathBuf::from(r);
+                if !std::fs::metadata(&src).map(|m| m.is_dir()).unwrap_or(false) {
+                    return Err(Error::NoRootfs(src));
+                }
+                Err(src)
+            }
+            (None, Some(i)) => Ok(self.resolve_image(i, &mut notes)?),
+            _ => return Err(Error::Invalid("give an image (`sysctr launch debian NAME`) or --rootfs DIR, not both".into())),
+        };
         let containers = self.paths.containers();
         std::fs::create_dir_all(&containers).map_err(|source| Error::Io { what: "create the containers directory", source })?;
         let _lock = Lock::acquire(&containers)?;
@@ -238,13 +253,29 @@ impl Manager {
         });
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700))
             .map_err(|source| Error::Io { what: "restrict the container directory", source })?;
-        copy_rootfs(&src, &tmp.join("rootfs"))?;
+        let image = match &source {
+            Err(src) => {
+                copy_rootfs(src, &tmp.join("rootfs"))?;
+                None
+            }
+            Ok(record) => {
+                notes.extend(self.rootfs_from_image(&self.store()?, record, &req.name, &tmp, &req.config)?);
+                Some(storage::ImageRef { fingerprint: record.fingerprint.clone(), name: record.short_name() })
+            }
+        };
         let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let cfg = ContainerConfig { created, config: req.config.clone() };
+        let cfg = ContainerConfig { created, config: req.config.clone(), image };
         cfg.save(&tmp.join("config.toml"))?;
         std::fs::rename(&tmp, &dir).map_err(|source| Error::Io { what: "move the new container into place", source })?;
         revert.commit();
-        self.info(&req.name)
+        Ok((self.info(&req.name)?, notes))
+    }
+
+    /// `launch`: create from an image, then boot; returns once init runs.
+    pub fn launch(&self, req: &api::ContainersPost) -> Result<(api::Container, Vec<String>)> {
+        let (_, mut notes) = self.create(req)?;
+        notes.extend(self.start(&req.name)?.into_iter().map(|w| format!("warning: {w}")));
+        Ok((self.info(&req.name)?, notes))
     }
 
     /// Boot a container; returns once its init runs, with warnings worth showing.
@@ -279,6 +310,7 @@ impl Manager {
         if !std::fs::symlink_metadata(&rootfs).map(|m| m.is_dir()).unwrap_or(false) {
             return Err(Error::BadRootfs { name: name.into(), path: rootfs });
         }
+        warnings.extend(self.render_start_templates(name, &cfg.config));
         let run = self.paths.run_container(name);
         let bundle = self.paths.bundle(name);
         std::fs::create_dir_all(&bundle).map_err(|source| Error::Io { what: "create the bundle directory", source })?;
@@ -491,6 +523,7 @@ impl Manager {
                 at: e.at,
             }),
             config: cfg.config,
+            image: cfg.image.map(|i| api::ImageRef { fingerprint: i.fingerprint, name: i.name }),
             pending,
             addresses: Self::addresses(name, &ctx.networks),
             usage,

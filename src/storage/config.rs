@@ -1,5 +1,5 @@
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +114,18 @@ pub struct ContainerConfig {
     /// Incus-style keys, each checked against [`KEYS`].
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// The image it was made from, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageRef>,
+}
+
+/// The image a container came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRef {
+    pub fingerprint: String,
+    /// `debian/13`.
+    pub name: String,
 }
 
 impl ContainerConfig {
@@ -148,6 +160,12 @@ pub struct HostConfig {
     /// The network containers join when they do not set `network` (made on first use;
     /// `"none"`: no network). Default `sysctrbr0`.
     pub default_network: Option<String>,
+    /// Image template recipes are looked up here before the built-in ones
+    /// (`/usr/share/sysctr/templates` when packaged).
+    pub templates: Option<PathBuf>,
+    /// A mirror per template (`debian = "http://deb.debian.org/debian"`).
+    #[serde(default)]
+    pub mirrors: BTreeMap<String, String>,
 }
 
 impl HostConfig {

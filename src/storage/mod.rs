@@ -1,6 +1,7 @@
 //! The on-disk store: where containers live, their validated names and configuration,
 //! per-container locks, and safe copy and removal of their directories.
 
+mod clone;
 mod config;
 pub mod limits;
 mod lock;
@@ -8,7 +9,8 @@ mod name;
 mod paths;
 mod remove;
 
-pub use config::{find_key, known_key, validate_key, ContainerConfig, HostConfig, KEYS};
+pub use clone::{clone_tree, Error as CloneError, Stats as CloneStats};
+pub use config::{find_key, known_key, validate_key, ContainerConfig, HostConfig, ImageRef, KEYS};
 pub use limits::Limits;
 pub use lock::Lock;
 pub use name::{network_name_problem, validate_name};

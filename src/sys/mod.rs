@@ -118,6 +118,7 @@ pub fn loopback_up() -> nix::Result<()> {
     Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
 }
 pub mod mountinfo;
+pub mod files;
 
 /// openat(2) returning an owned descriptor.
 pub fn openat(

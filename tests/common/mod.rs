@@ -3,6 +3,7 @@
 //! Every container a test makes is deleted when its `Env` drops, failed tests included.
 #![allow(dead_code)]
 
+pub mod host;
 pub mod tmux;
 
 use std::hash::{Hash, Hasher};
