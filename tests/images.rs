@@ -454,6 +454,26 @@ fn import_export_round_trips_to_the_same_fingerprint() {
     // Bad input: a missing file, three files, a bad alias.
     assert!(env.fails(&["image", "import", "/nonexistent.tar"]).contains("not a file"));
     assert!(env.fails(&["image", "import", root.to_str().unwrap(), "--alias", "../x"]).contains("invalid alias"));
+    // LXC's download pair: meta.tar.xz with `config` and `templates` (files of the rootfs in
+    // which LXC_NAME is replaced at create), in either order.
+    let lxc = work.join("lxcmeta");
+    std::fs::create_dir_all(&lxc).unwrap();
+    std::fs::write(lxc.join("config"), "lxc.include = LXC_TEMPLATE_CONFIG/common.conf\n").unwrap();
+    std::fs::write(lxc.join("templates"), "/etc/hostname\n/etc/motd\n").unwrap();
+    std::fs::write(lxc.join("create-message"), "hello from the image\n").unwrap();
+    let lroot = busybox_rootfs(&work.join("lxcbb"));
+    std::fs::write(lroot.join("etc/hostname"), "LXC_NAME\n").unwrap();
+    std::fs::write(lroot.join("etc/motd"), "Welcome to LXC_NAME.\n").unwrap();
+    let (lmeta, lrootfs) = (work.join("lxc-meta.tar.xz"), work.join("lxc-rootfs.tar.gz"));
+    sh(&format!("tar -C {} -cJf {} config templates create-message", lxc.display(), lmeta.display()));
+    sh(&format!("tar -C {} --numeric-owner -czf {} .", lroot.display(), lrootfs.display()));
+    env.ok(&["image", "import", lmeta.to_str().unwrap(), lrootfs.to_str().unwrap(), "--alias", "lxcbb"]);
+    let lc = env.name("lxcpair");
+    env.ok(&["create", &lc, "--image", "lxcbb"]);
+    let lr = env.state.join("containers").join(&lc).join("rootfs");
+    assert_eq!(std::fs::read_to_string(lr.join("etc/hostname")).unwrap().trim(), lc);
+    assert_eq!(std::fs::read_to_string(lr.join("etc/motd")).unwrap().trim(), format!("Welcome to {lc}."));
+    env.ok(&["delete", &lc]);
     // Launch from an imported image (templates rendered at create).
     let c = env.name("imp");
     env.ok(&["launch", "bb", &c]);

@@ -11,6 +11,8 @@ use super::{Error, Result};
 const ATTEMPTS: u32 = 4;
 /// An index larger than this is not an image index.
 const DOC_MAX: u64 = 64 << 20;
+/// A download whose size the index does not state stops here (no image file is larger).
+const FILE_MAX: u64 = 8 << 30;
 
 fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
@@ -105,8 +107,8 @@ pub fn download(url: &str, dest: &Path, size: Option<u64>, label: &str) -> Resul
                 Ok(n) => {
                     file.write_all(&buf[..n]).map_err(io)?;
                     have += n as u64;
-                    if size.is_some_and(|s| have > s) {
-                        return Err(Error::Http { url: url.into(), message: format!("the server sent more than the {} bytes the index lists", size.unwrap_or(0)) });
+                    if have > size.unwrap_or(FILE_MAX) {
+                        return Err(Error::Http { url: url.into(), message: format!("the server sent more than {} bytes", size.unwrap_or(FILE_MAX)) });
                     }
                     progress.update(have);
                 }

@@ -74,6 +74,8 @@ struct YamlTemplate {
 fn yaml_num(v: &Option<serde_yaml::Value>, octal: bool) -> Result<Option<u32>, String> {
     match v {
         None => Ok(None),
+        // `mode: 644` means octal, as Incus reads it.
+        Some(serde_yaml::Value::Number(n)) if octal => n.as_u64().and_then(|n| u32::from_str_radix(&n.to_string(), 8).ok()).map(Some).ok_or_else(|| format!("bad mode {n}")),
         Some(serde_yaml::Value::Number(n)) => n.as_u64().map(|n| Some(n as u32)).ok_or_else(|| format!("bad number {n}")),
         Some(serde_yaml::Value::String(s)) => {
             let r = if octal { u32::from_str_radix(s.trim_start_matches("0o"), 8) } else { s.parse() };
@@ -96,6 +98,9 @@ impl Metadata {
     }
 
     fn from_incus(yaml: &[u8], files: &BTreeMap<String, Vec<u8>>) -> Result<Metadata, String> {
+        if let Some(line) = yaml_alias(yaml) {
+            return Err(format!("metadata.yaml line {line}: YAML aliases are not accepted (an alias bomb expands a small file into gigabytes)"));
+        }
         let y: Yaml = serde_yaml::from_slice(yaml).map_err(|e| format!("metadata.yaml: {e}"))?;
         let mut m = Metadata { architecture: y.architecture, creation_date: y.creation_date, ..Default::default() };
         for (k, v) in y.properties {
@@ -145,6 +150,32 @@ impl Metadata {
         }
         m
     }
+}
+
+/// The line of the first YAML alias (`*name` where a value starts), if any. Image metadata
+/// never needs one, and expanding them is how a 1 MiB file becomes billions of nodes.
+fn yaml_alias(yaml: &[u8]) -> Option<usize> {
+    let text = String::from_utf8_lossy(yaml);
+    for (i, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut prev: Vec<char> = Vec::new();
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '#') if prev.last().map_or(true, |p| p.is_whitespace()) => break,
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (None, '*') => {
+                    let before: String = prev.iter().rev().skip_while(|p| p.is_whitespace()).take(1).collect();
+                    if prev.iter().all(|p| p.is_whitespace()) || matches!(before.as_str(), ":" | "-" | "[" | "," | "{" | "?") {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+            prev.push(c);
+        }
+    }
+    None
 }
 
 /// What a template may name.
@@ -281,6 +312,10 @@ mod tests {
         assert_eq!(m.properties["release"], "12");
         assert_eq!(m.templates["/etc/hostname"].when, ["create", "start"]);
         assert_eq!(m.templates["/etc/hostname"].mode, Some(0o644));
+        let bomb = BTreeMap::from([("metadata.yaml".to_owned(), b"a: &a [1,2]\nb: [*a, *a]\n".to_vec())]);
+        assert!(Metadata::from_files(&bomb).unwrap_err().contains("alias"));
+        let fine = BTreeMap::from([("metadata.yaml".to_owned(), b"architecture: x86_64\nproperties:\n  description: Foo *bar* \"*x\"\n".to_vec())]);
+        Metadata::from_files(&fine).unwrap();
         files.remove("templates/hostname.tpl");
         assert!(Metadata::from_files(&files).is_err(), "a template file that is missing");
         let lxc = BTreeMap::from([("templates".to_owned(), b"/etc/hostname\n/etc/hosts\n".to_vec()), ("config".to_owned(), vec![])]);

@@ -207,6 +207,12 @@ fn remove_glob(tree: &Path, pattern: &str) -> Result<(), String> {
     let rel = PathBuf::from(pattern.trim_start_matches('/'));
     let leaf = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let dir = tree.join(rel.parent().unwrap_or(Path::new("")));
+    // `/var/lock` may be a symlink to `/run/lock`, which on the host is the host's: only
+    // directories that really are inside the tree.
+    let (Ok(real), Ok(root)) = (dir.canonicalize(), tree.canonicalize()) else { return Ok(()) };
+    if !real.starts_with(&root) || real != root.join(rel.parent().unwrap_or(Path::new(""))) {
+        return Ok(());
+    }
     let Some((pre, post)) = leaf.split_once('*') else {
         return crate::storage::remove_tree(&tree.join(&rel)).map_err(|e| e.to_string());
     };
@@ -253,7 +259,7 @@ fn write_tarballs(staging: &Staging, tree: &Path, meta: &BTreeMap<String, String
 }
 
 fn finish(store: &Store, staging: Staging, source: Source) -> Result<Record> {
-    store.commit(staging, &[("meta.tar.xz", "meta"), ("rootfs.tar.zst", "rootfs")], source, None, BTreeMap::new())
+    store.commit(staging, &[("meta.tar.xz", "meta"), ("rootfs.tar.zst", "rootfs")], source, None, BTreeMap::new()).map(|(r, _)| r)
 }
 
 #[cfg(test)]

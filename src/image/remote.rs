@@ -139,18 +139,25 @@ const RELEASES: &[(&str, &str, &str)] = &[
 /// Which numbered release a bare `debian` / `ubuntu` means among `have`: Debian's newest
 /// stable (the highest number), Ubuntu's newest LTS (YY.04, YY even).
 pub fn pick_friendly<'a>(os: &str, have: impl Iterator<Item = &'a str>) -> Option<String> {
-    let mut best: Option<(f64, &str)> = None;
+    let mut best: Option<(Vec<u64>, &str)> = None;
     for r in have {
-        let Ok(n) = r.parse::<f64>() else { continue };
+        // `3.10` is newer than `3.9`: compare the numbers, not as decimals.
+        let Some(n) = r.split('.').map(|p| p.parse::<u64>().ok()).collect::<Option<Vec<u64>>>() else { continue };
         let ok = match os {
-            "ubuntu" => r.ends_with(".04") && (n as u32) % 2 == 0,
+            "ubuntu" => n.len() == 2 && n[1] == 4 && n[0] % 2 == 0,
             _ => true,
         };
-        if ok && best.map_or(true, |(b, _)| n > b) {
+        if ok && best.as_ref().map_or(true, |(b, _)| n > *b) {
             best = Some((n, r));
         }
     }
     best.map(|(_, r)| r.to_owned())
+}
+
+/// Index text shown to users: no control characters (a hostile index could send
+/// terminal escapes).
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
 fn release_number(os: &str, release: &str) -> Option<&'static str> {
@@ -198,11 +205,15 @@ fn find_simplestreams(remote_name: &str, remote: &Remote, name: &str) -> Result<
     }
     let product = ours.iter().find(|(_, p)| aliases(p).contains(&want)).map(|(_, p)| *p);
     let by_fp = || {
+        let prefix = name.to_lowercase();
         (name.len() >= 8 && name.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
             ours.iter().find_map(|(_, p)| {
                 p["versions"].as_object()?.iter().find_map(|(serial, v)| {
                     let items = v["items"].as_object()?;
-                    items.values().any(|i| i["combined_sha256"].as_str().or(i["combined_rootxz_sha256"].as_str()).is_some_and(|c| c.starts_with(name))).then(|| (*p, serial.clone()))
+                    items
+                        .values()
+                        .any(|i| ["combined_rootxz_sha256", "combined_sha256"].iter().any(|k| i[*k].as_str().is_some_and(|c| c.to_lowercase().starts_with(&prefix))))
+                        .then(|| (*p, serial.clone()))
                 })
             })
         })?
@@ -231,21 +242,25 @@ fn find_simplestreams(remote_name: &str, remote: &Remote, name: &str) -> Result<
         if p.contains("..") || p.starts_with('/') {
             return Err(err(format!("item path {p:?} is not below the server root")));
         }
-        let sha = item["sha256"].as_str().ok_or_else(|| err(format!("{p}: no sha256 in the index")))?;
-        Ok(RemoteFile { url: format!("{}/{p}", remote.url), name: stored.into(), role, sha256: sha.to_lowercase(), size: item["size"].as_u64() })
+        let sha = item["sha256"].as_str().map(str::to_lowercase).filter(|s| super::store::is_fingerprint(s)).ok_or_else(|| err(format!("{}: no valid sha256 in the index", printable(p))))?;
+        Ok(RemoteFile { url: format!("{}/{p}", remote.url), name: stored.into(), role, sha256: sha, size: item["size"].as_u64() })
     };
-    let fingerprint = meta["combined_rootxz_sha256"].as_str().or(meta["combined_sha256"].as_str()).map(str::to_lowercase);
+    let fingerprint = match meta["combined_rootxz_sha256"].as_str().or(meta["combined_sha256"].as_str()).map(str::to_lowercase) {
+        Some(f) if super::store::is_fingerprint(&f) => Some(f),
+        Some(f) => return Err(err(format!("{want}: fingerprint {:?} is not a sha256", printable(&f)))),
+        None => None,
+    };
     let requirements = product["requirements"]
         .as_object()
         .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))).collect())
         .unwrap_or_default();
-    let canonical = format!("{}/{}", product["os"].as_str().unwrap_or("").to_lowercase(), product["release"].as_str().unwrap_or(""));
+    let canonical = printable(&format!("{}/{}", product["os"].as_str().unwrap_or("").to_lowercase(), product["release"].as_str().unwrap_or("")));
     Ok(Found {
         canonical,
         fingerprint,
         files: vec![file(meta, "meta.tar.xz", "meta")?, file(root, "rootfs.tar.xz", "rootfs")?],
         requirements,
-        serial,
+        serial: printable(&serial),
     })
 }
 
@@ -296,7 +311,7 @@ fn find_lxc(remote_name: &str, remote: &Remote, name: &str) -> Result<Found> {
         sums.lines()
             .find_map(|l| {
                 let (h, n) = l.split_once(char::is_whitespace)?;
-                (n.trim().trim_start_matches('*') == f).then(|| h.to_lowercase())
+                (n.trim().trim_start_matches('*') == f).then(|| h.to_lowercase()).filter(|h| super::store::is_fingerprint(h))
             })
             .ok_or_else(|| err(format!("{base}/SHA256SUMS lists no {f}; refusing an unverifiable image")))
     };
@@ -304,7 +319,13 @@ fn find_lxc(remote_name: &str, remote: &Remote, name: &str) -> Result<Found> {
         RemoteFile { url: format!("{base}/meta.tar.xz"), name: "meta.tar.xz".into(), role: "meta", sha256: sum("meta.tar.xz")?, size: None },
         RemoteFile { url: format!("{base}/rootfs.tar.xz"), name: "rootfs.tar.xz".into(), role: "rootfs", sha256: sum("rootfs.tar.xz")?, size: None },
     ];
-    Ok(Found { canonical: format!("{os}/{}", release_number(os, &release).unwrap_or(&release)), fingerprint: None, files, requirements: BTreeMap::new(), serial: row[4].to_owned() })
+    Ok(Found {
+        canonical: printable(&format!("{os}/{}", release_number(os, &release).unwrap_or(&release))),
+        fingerprint: None,
+        files,
+        requirements: BTreeMap::new(),
+        serial: printable(row[4]),
+    })
 }
 
 #[cfg(test)]
@@ -316,6 +337,8 @@ mod tests {
         assert_eq!(pick_friendly("debian", ["11", "12", "13"].into_iter()).as_deref(), Some("13"));
         assert_eq!(pick_friendly("ubuntu", ["22.04", "24.04", "24.10", "25.04"].into_iter()).as_deref(), Some("24.04"));
         assert_eq!(pick_friendly("alpine", ["edge"].into_iter()), None);
+        assert_eq!(pick_friendly("alpine", ["3.9", "3.10"].into_iter()).as_deref(), Some("3.10"));
+        assert_eq!(printable("deb\x1b[2Jian"), "deb[2Jian");
         assert_eq!(release_number("debian", "bookworm"), Some("12"));
     }
 }

@@ -74,7 +74,7 @@ impl Record {
     pub fn short_name(&self) -> String {
         let p = |k: &str| self.properties.get(k).map(String::as_str).unwrap_or("");
         match (p("os"), p("release")) {
-            ("", _) => self.fingerprint[..12].to_owned(),
+            ("", _) => self.fingerprint.get(..12).unwrap_or(&self.fingerprint).to_owned(),
             (os, "") => os.to_lowercase(),
             (os, rel) => format!("{}/{}", os.to_lowercase(), rel),
         }
@@ -132,9 +132,19 @@ pub fn validate_alias(name: &str) -> Result<()> {
     }
 }
 
+/// A fingerprint as the store names directories: 64 lowercase hex digits. Anything else
+/// (from a remote's index, say) never becomes a path.
+pub fn is_fingerprint(fp: &str) -> bool {
+    fp.len() == 64 && fp.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 impl Store {
     pub fn open(dir: PathBuf, limits: Limits) -> Result<Store> {
         std::fs::create_dir_all(&dir).map_err(|source| Error::Io { what: "create the image store", path: dir.clone(), source })?;
+        // Image trees hold set-uid files and the image's own owners: no host user may
+        // reach into them.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|source| Error::Io { what: "restrict the image store", path: dir.clone(), source })?;
         let s = Store { dir, limits };
         s.sweep();
         Ok(s)
@@ -151,7 +161,7 @@ impl Store {
             let name = e.file_name().to_string_lossy().into_owned();
             let Some(rest) = name.strip_prefix(".tmp-").or_else(|| name.strip_prefix(".deleting-")) else { continue };
             let pid: i32 = rest.split('-').next().and_then(|p| p.parse().ok()).unwrap_or(0);
-            if pid <= 0 || !Path::new(&format!("/proc/{pid}")).exists() || name.starts_with(".deleting-") {
+            if pid <= 0 || !Path::new(&format!("/proc/{pid}")).exists() {
                 let _ = storage::remove_tree(&e.path());
             }
         }
@@ -165,6 +175,8 @@ impl Store {
         let dir = self.dir.join(format!(".tmp-{}-{}", std::process::id(), STAGE.fetch_add(1, Ordering::Relaxed)));
         let _ = storage::remove_tree(&dir);
         std::fs::create_dir(&dir).map_err(|source| Error::Io { what: "make a staging directory", path: dir.clone(), source })?;
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|source| Error::Io { what: "restrict the staging directory", path: dir.clone(), source })?;
         Ok(Staging { dir, done: false })
     }
 
@@ -179,9 +191,21 @@ impl Store {
     }
 
     pub fn get(&self, fp: &str) -> Result<Record> {
+        if !is_fingerprint(fp) {
+            return Err(Error::NotFound(fp.into()));
+        }
         let p = self.dir.join(fp).join("image.json");
-        let text = std::fs::read(&p).map_err(|_| Error::NotFound(fp.into()))?;
-        serde_json::from_slice(&text).map_err(|e| Error::Corrupt { path: p, message: e.to_string() })
+        let text = match std::fs::read(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(fp.into())),
+            Err(source) => return Err(Error::Io { what: "read", path: p, source }),
+        };
+        let r: Record = serde_json::from_slice(&text).map_err(|e| Error::Corrupt { path: p.clone(), message: e.to_string() })?;
+        // The record must be the directory's, and its template names plain file names.
+        if r.fingerprint != fp || r.templates.values().any(|t| t.template.contains('/') || t.template == "..") || r.files.iter().any(|f| f.name.contains('/')) {
+            return Err(Error::Corrupt { path: p, message: "it does not match its directory".into() });
+        }
+        Ok(r)
     }
 
     pub fn list(&self) -> Result<Vec<Record>> {
@@ -254,11 +278,12 @@ impl Store {
 
     /// The newest image that came from `source_name` (a remote or template) under `name`.
     pub fn cached(&self, kinds: &[&str], source_name: &str, name: &str) -> Result<Option<Record>> {
+        // The newest by when it came here (an image's own date is the image's say).
         Ok(self
             .list()?
             .into_iter()
             .filter(|r| kinds.contains(&r.source.kind.as_str()) && r.source.name == source_name && r.source.names.iter().any(|n| n == name))
-            .max_by_key(|r| (r.created, r.added)))
+            .max_by_key(|r| r.added))
     }
 
     /// Record one more name an image answers to.
@@ -283,9 +308,9 @@ impl Store {
         self.get(fp)?;
         let mut a = self.aliases()?;
         a.retain(|_, v| v != fp);
-        self.save_aliases(a)?;
         let gone = self.dir.join(format!(".deleting-{}-{fp}", std::process::id()));
         std::fs::rename(self.dir.join(fp), &gone).map_err(|source| Error::Io { what: "move aside", path: self.dir.join(fp), source })?;
+        self.save_aliases(a)?;
         Ok(storage::remove_tree(&gone)?)
     }
 
@@ -293,7 +318,8 @@ impl Store {
     /// metadata first. The fingerprint is the sha256 of the files in that order (Incus's
     /// `combined_sha256`); when `expect` is given it must match. Unpacks, reads the
     /// metadata, and renames into place. An image already present is kept as it is.
-    pub fn commit(&self, mut staging: Staging, files: &[(&str, &str)], mut source: Source, expect: Option<&str>, requirements: BTreeMap<String, String>) -> Result<Record> {
+    /// Also says whether the image is new to the store.
+    pub fn commit(&self, mut staging: Staging, files: &[(&str, &str)], mut source: Source, expect: Option<&str>, requirements: BTreeMap<String, String>) -> Result<(Record, bool)> {
         let mut combined = Sha256::new();
         let mut recs = Vec::new();
         for (name, role) in files {
@@ -307,9 +333,9 @@ impl Store {
                 return Err(Error::Checksum { what: "the image".into(), got: fp, want: e.to_owned() });
             }
         }
-        if let Ok(existing) = self.get(&fp) {
+        if self.get(&fp).is_ok() {
             self.add_names(&fp, &source.names)?;
-            return self.get(&fp).or(Ok(existing));
+            return Ok((self.get(&fp)?, false));
         }
         let rootfs = staging.dir.join("rootfs");
         std::fs::create_dir(&rootfs).map_err(|source| Error::Io { what: "create", path: rootfs.clone(), source })?;
@@ -357,11 +383,11 @@ impl Store {
         if dst.exists() {
             drop(_l);
             self.add_names(&fp, &record.source.names)?;
-            return self.get(&fp);
+            return Ok((self.get(&fp)?, false));
         }
         std::fs::rename(&staging.dir, &dst).map_err(|source| Error::Io { what: "move into place", path: dst.clone(), source })?;
         staging.done = true;
-        Ok(record)
+        Ok((record, true))
     }
 }
 

@@ -39,6 +39,35 @@ impl Default for Limits {
 
 /// Metadata files (metadata.yaml, templates/*, LXC's config and templates) are small.
 const META_MAX: u64 = 16 << 20;
+/// What the tar reader may take in for one entry's headers (PAX records, GNU long names),
+/// which it holds in memory whole.
+const HEADER_BUDGET: u64 = 1 << 20;
+/// Longest name (PATH_MAX) and xattr value (the kernel's XATTR_SIZE_MAX) accepted.
+const NAME_MAX: usize = 4096;
+const XATTR_MAX: usize = 64 << 10;
+/// What each entry costs against `max_bytes` besides its data: its inode and header.
+const ENTRY_COST: u64 = 512;
+
+/// The decompressed stream, with a budget the unpacker re-arms before each entry: the tar
+/// reader holds PAX and long-name bodies in memory whole, so without it an 8 GiB PAX
+/// header of zeros (1 MB of xz) would be read into memory before any cap is seen.
+struct Budget<R> {
+    inner: R,
+    left: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.left.get();
+        if left == 0 {
+            return Err(std::io::Error::other("an entry's headers (PAX records or long names) exceed 1 MiB"));
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left.set(left - n as u64);
+        Ok(n)
+    }
+}
 
 /// Where the entries of an archive go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,16 +140,31 @@ fn clean(raw: &[u8]) -> Result<Vec<&[u8]>> {
 pub fn unpack(src: impl Read, layout: Layout, root: BorrowedFd<'_>, limits: Limits) -> Result<Report> {
     let mut report = Report::default();
     let mut dirs: Vec<(PathBuf, Meta)> = Vec::new();
-    let mut archive = tar::Archive::new(src);
-    let entries = archive.entries().map_err(|e| Error::Read(super::decompress::explain(&e)))?;
-    for entry in entries {
+    let left = std::rc::Rc::new(std::cell::Cell::new(HEADER_BUDGET));
+    let mut archive = tar::Archive::new(Budget { inner: src, left: left.clone() });
+    let mut entries = archive.entries().map_err(|e| Error::Read(super::decompress::explain(&e)))?;
+    let mut charged = 0u64;
+    let mut meta_total = 0u64;
+    loop {
+        // This entry's headers, and the rest of the previous entry's data the reader skips.
+        let Some(entry) = entries.next() else { break };
         let mut entry = entry.map_err(|e| Error::Read(super::decompress::explain(&e)))?;
+        left.set(entry.size().saturating_add(HEADER_BUDGET + 512));
         report.entries += 1;
         if report.entries > limits.max_entries {
             return Err(Error::TooManyEntries(limits.max_entries));
         }
         let raw = entry.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&raw).into_owned();
+        if raw.len() > NAME_MAX || entry.link_name_bytes().is_some_and(|l| l.len() > NAME_MAX) {
+            return Err(Error::Malformed { name: name.chars().take(80).collect(), reason: "a name longer than 4096 bytes".into() });
+        }
+        // Every entry costs its header and inode, whatever its type: 2 million symlinks
+        // fill a disk as surely as one big file.
+        charged = charged.saturating_add(entry.size()).saturating_add(ENTRY_COST + raw.len() as u64);
+        if charged > limits.max_bytes {
+            return Err(Error::TooBig { name, total: charged, limit: limits.max_bytes });
+        }
         let parts = clean(&raw)?;
         let (is_rootfs, parts) = match layout {
             Layout::Rootfs => (true, parts),
@@ -137,10 +181,11 @@ pub fn unpack(src: impl Read, layout: Layout, root: BorrowedFd<'_>, limits: Limi
                 let mut data = Vec::new();
                 entry.read_to_end(&mut data).map_err(|e| Error::Read(super::decompress::explain(&e)))?;
                 let key = parts.iter().map(|p| String::from_utf8_lossy(p)).collect::<Vec<_>>().join("/");
-                report.meta.insert(key, data);
-                if report.meta.values().map(|v| v.len() as u64).sum::<u64>() > META_MAX {
+                meta_total += (data.len() + key.len()) as u64;
+                if meta_total > META_MAX {
                     return Err(Error::MetaTooBig(name));
                 }
+                report.meta.insert(key, data);
             }
             continue;
         }
@@ -148,9 +193,6 @@ pub fn unpack(src: impl Read, layout: Layout, root: BorrowedFd<'_>, limits: Limi
         let kind = entry.header().entry_type();
         if kind.is_file() || kind.is_gnu_sparse() || kind == tar::EntryType::Continuous {
             report.bytes = report.bytes.saturating_add(entry.size());
-            if report.bytes > limits.max_bytes {
-                return Err(Error::TooBig { name, total: report.bytes, limit: limits.max_bytes });
-            }
         }
         if parts.is_empty() {
             // The archive's `./`: the root directory's own owner and mode.
@@ -243,6 +285,7 @@ pub fn unpack(src: impl Read, layout: Layout, root: BorrowedFd<'_>, limits: Limi
     }
     // The rest of the stream: a compressed archive's trailer (and its checksum) is only
     // checked when read, and a cut-off stream shows up here.
+    left.set(META_MAX);
     let mut rest = archive.into_inner().take(META_MAX);
     std::io::copy(&mut rest, &mut std::io::sink()).map_err(|e| Error::Read(super::decompress::explain(&e)))?;
     // Directories last, deepest first: their modes may forbid the writes above, and
@@ -289,7 +332,8 @@ fn parent_of(root: BorrowedFd<'_>, rel: &Path, name: &str) -> Result<(OwnedFd, P
             }
             Ok((cur, leaf))
         }
-        Err(Errno::ELOOP | Errno::EXDEV | Errno::ENOTDIR) => Err(Error::ThroughSymlink(name.into())),
+        Err(Errno::ELOOP | Errno::EXDEV) => Err(Error::ThroughSymlink(name.into())),
+        Err(Errno::ENOTDIR) => Err(Error::Malformed { name: name.into(), reason: "a parent of it is not a directory in the image".into() }),
         Err(source) => Err(Error::Write { name: name.into(), source }),
     }
 }
@@ -372,6 +416,9 @@ impl Meta {
                     }
                     k => {
                         if let Some(x) = k.strip_prefix("SCHILY.xattr.") {
+                            if ext.value_bytes().len() > XATTR_MAX || meta.xattrs.len() >= 64 {
+                                return Err(bad("more or larger xattrs than a file can have".into()));
+                            }
                             meta.xattrs.push((x.to_owned(), ext.value_bytes().to_vec()));
                         }
                     }
@@ -426,5 +473,42 @@ mod tests {
         assert!(matches!(clean(b"/etc/passwd"), Err(Error::Absolute(_))));
         assert!(matches!(clean(b"a/../../b"), Err(Error::Traversal(_))));
         assert!(matches!(clean(b".."), Err(Error::Traversal(_))));
+    }
+
+    /// A PAX header the tar reader would hold in memory whole: refused at the budget.
+    #[test]
+    fn a_huge_pax_header_is_refused_before_it_is_read_into_memory() {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_size(64 << 20);
+        h.set_path("././@PaxHeader").unwrap();
+        h.set_cksum();
+        let mut ar = h.as_bytes().to_vec();
+        ar.extend(std::iter::repeat(b'9').take(64 << 20));
+        let t = tempfile::tempdir().unwrap();
+        let d = crate::sys::open_dir(None, t.path()).unwrap();
+        let e = unpack(&ar[..], Layout::Rootfs, std::os::fd::AsFd::as_fd(&d), Limits::default()).unwrap_err();
+        assert!(e.to_string().contains("1 MiB") || format!("{e:?}").contains("1 MiB"), "{e:?}");
+    }
+
+    #[test]
+    fn every_entry_counts_against_the_size_cap() {
+        let mut b = tar::Builder::new(Vec::new());
+        for i in 0..100 {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            b.append_link(&mut h, format!("l{i}"), "target").unwrap();
+        }
+        let ar = b.into_inner().unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let d = crate::sys::open_dir(None, t.path()).unwrap();
+        let limits = Limits { max_bytes: 10 * 1024, max_entries: 1000 };
+        let r = unpack(&ar[..], Layout::Rootfs, std::os::fd::AsFd::as_fd(&d), limits);
+        assert!(matches!(r, Err(Error::TooBig { .. })), "{r:?}");
     }
 }

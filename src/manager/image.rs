@@ -72,7 +72,9 @@ impl Manager {
             return Err(remote_err);
         }
         // No remote has it (or none answers): a template build, when there is a recipe.
-        match self.build_image(&store, &host, name, notes) {
+        match self.build_image(&store, &host, name, notes).map_err(|e| {
+            Error::Invalid(format!("remote {rname} did not give {name} ({}), and the template build failed: {}", crate::runtime::chain(&remote_err), crate::runtime::chain(&e)))
+        }) {
             Ok(Some(r)) => {
                 notes.insert(0, format!("remote {rname} did not give {name}: {}", crate::runtime::chain(&remote_err)));
                 Ok(r)
@@ -114,7 +116,7 @@ impl Manager {
         }
         let files: Vec<(&str, &str)> = found.files.iter().map(|f| (f.name.as_str(), f.role)).collect();
         let source = Source { kind: "remote".into(), name: rname.into(), url: remote.url.clone(), names };
-        let r = store.commit(staging, &files, source, found.fingerprint.as_deref(), found.requirements.clone())?;
+        let (r, _) = store.commit(staging, &files, source, found.fingerprint.as_deref(), found.requirements.clone())?;
         notes.push(format!("downloaded {rname}:{} ({}) as {}", found.canonical, found.serial, &r.fingerprint[..12]));
         Ok(r)
     }
@@ -268,9 +270,15 @@ impl Manager {
         };
         let list: Vec<(&str, &str)> = files.iter().map(|(n, r)| (n.as_str(), *r)).collect();
         let source = Source { kind: "import".into(), ..Default::default() };
-        let r = store.commit(staging, &list, source, None, BTreeMap::new())?;
+        let (r, created) = store.commit(staging, &list, source, None, BTreeMap::new())?;
         for a in &req.aliases {
-            store.alias_add(a, &r.fingerprint)?;
+            if let Err(e) = store.alias_add(a, &r.fingerprint) {
+                // Taken meanwhile: an image this import added goes again.
+                if created {
+                    let _ = store.delete(&r.fingerprint);
+                }
+                return Err(e.into());
+            }
         }
         self.image_api(&store, &r)
     }
@@ -331,12 +339,17 @@ impl Manager {
 fn is_meta(p: &Path) -> Result<bool> {
     let f = std::fs::File::open(p).map_err(|source| Error::Io { what: "open the image file", source })?;
     let r = image::decompress::reader(f).map_err(|m| Error::Invalid(format!("{}: {m}", p.display())))?;
-    let mut ar = tar::Archive::new(r);
+    // Only the first entries are looked at; their headers may not hold more than this.
+    let mut ar = tar::Archive::new(std::io::Read::take(r, 16 << 20));
     let entries = ar.entries().map_err(|e| Error::Invalid(format!("{}: not a tar archive: {e}", p.display())))?;
     for e in entries.take(64) {
         let e = e.map_err(|e| Error::Invalid(format!("{}: not a tar archive: {}", p.display(), image::decompress::explain(&e))))?;
         let path = String::from_utf8_lossy(&e.path_bytes()).trim_start_matches("./").to_owned();
         if path == "metadata.yaml" || path == "config" || path == "templates" || path == "create-message" {
+            return Ok(true);
+        }
+        // Incus's unified tarball: the rootfs under rootfs/, metadata.yaml anywhere.
+        if path == "rootfs" || path.starts_with("rootfs/") {
             return Ok(true);
         }
     }
