@@ -165,7 +165,8 @@ fn memory(pid: i64) -> (u64, u64, u64) {
 }
 
 /// 30 s of `yes > /dev/console`, with a viewer that never reads: the log stays within two
-/// 1 MiB files, the monitor within ~10 MiB, the stalled viewer does not stall the guest.
+/// 1 MiB files, the monitor's own memory within 4 MiB and its resident size not grown by
+/// more than 2 MiB, the stalled viewer does not stall the guest.
 #[test]
 fn console_flood_is_capped_and_the_monitor_stays_small() {
     if !require_root() {
@@ -228,10 +229,11 @@ fn console_flood_is_capped_and_the_monitor_stays_small() {
     let tail = std::fs::read(dir.join("console.log.1")).unwrap();
     assert!(tail.windows(6).any(|w| w == b"y\r\ny\r\n"), "the flood's output is logged");
 
-    // The monitor's memory: its own (anonymous) memory small and not grown by the flood;
-    // its total resident size near 10 MiB (a debug build maps a large binary).
-    let rss_cap = if cfg!(debug_assertions) { 14 * MIB } else { 10 * MIB };
-    assert!(after.1 <= rss_cap && peak <= rss_cap, "monitor VmHWM {} KiB / peak {} KiB over {} KiB", after.1 / 1024, peak / 1024, rss_cap / 1024);
+    // The monitor's memory: its own (anonymous) memory small and not grown by the flood,
+    // and its resident size not grown by it either. The rest of its resident size is the
+    // sysctr binary's pages, shared by every monitor (and larger in a debug build, and
+    // since the binary speaks HTTPS and unpacks images): not a per-container cost.
+    assert!(after.1 <= before.1 + 2 * MIB && peak <= before.0 + 2 * MIB, "monitor VmHWM {} KiB / peak {} KiB grew more than 2 MiB over {} KiB", after.1 / 1024, peak / 1024, before.0 / 1024);
     assert!(after.2 <= 4 * MIB, "monitor RssAnon {} KiB", after.2 / 1024);
     assert!(after.2 <= before.2 + 2 * MIB, "monitor anonymous memory grew from {} to {} KiB", before.2 / 1024, after.2 / 1024);
 
