@@ -46,6 +46,7 @@ cleanup() {
         lxc-destroy -P "$LXCPATH" -n "$c" >/dev/null 2>&1 || true
     done
     remove_cgroups "sysctr/lb-"
+    stop_daemon
     rm -rf "$W"
 }
 trap cleanup EXIT

@@ -28,3 +28,14 @@ remove_cgroups() {
     find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -type d -path "*$1*" 2>/dev/null | sort -r |
         while read -r d; do rmdir "$d" 2>/dev/null; done
 }
+
+# stop_daemon: the sysctr daemon the first CLI call of a bench started (on
+# $SYSCTR_RUN_DIR), after its containers are gone.
+stop_daemon() {
+    local f=${SYSCTR_RUN_DIR:-}/daemon.pid pid i
+    [ -n "${SYSCTR_RUN_DIR:-}" ] && [ -f "$f" ] || return 0
+    pid=$(cat "$f")
+    kill "$pid" 2>/dev/null || return 0
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+}

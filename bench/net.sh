@@ -57,6 +57,7 @@ cleanup() {
     "$S" delete --force "$PEER" >/dev/null 2>&1
     "$S" network delete "$NET" >/dev/null 2>&1
     remove_cgroups "sysctr-netbench-$$"
+    stop_daemon
     rm -rf --one-file-system "$W" "$RUNW"
     exit "$rc"
 }

@@ -50,6 +50,7 @@ export LC_ALL=C            # "." as decimal point in $EPOCHREALTIME and printf
 
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
 REPO=$(dirname "$(dirname "$SELF")")
+. "$REPO/bench/lib.sh"
 SYSCTR=$REPO/target/release/sysctr
 # (The trivial section's inner process gets the pinned copy made below.)
 SYSCTR_OCI=${BENCH_PINNED_OCI:-$REPO/target/release/sysctr-oci}
@@ -289,6 +290,7 @@ cleanup() {
     if ((BENCH_KEEP)); then
         log "bench: kept $W ${RUNW:-}"
     else
+        stop_daemon
         rm -rf --one-file-system "$W" ${RUNW:+"$RUNW"}
     fi
     exit "$rc"

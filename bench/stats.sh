@@ -23,6 +23,8 @@ export LC_ALL=C
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
 REPO=$(dirname "$(dirname "$SELF")")
 FLEET=${BENCH_FLEET:-100}
+# How many of the fleet run (the rest are defined, stopped).
+RUNNING=${BENCH_RUNNING:-$FLEET}
 RUNS=${BENCH_RUNS:-20}
 WITH_LXC=${BENCH_LXC:-1}
 OUT=${BENCH_OUT:-$REPO/bench/stats-results.txt}
@@ -69,6 +71,7 @@ cleanup() {
         [ -d "$LXCPATH/$n" ] && echo "$n"
     done | xargs -r -P 4 -I{} sh -c 'lxc-stop -P "$0" -n "$1" -k >/dev/null 2>&1; lxc-destroy -P "$0" -n "$1" >/dev/null 2>&1' "$LXCPATH" {}
     remove_cgroups "$PREFIX"
+    stop_daemon
     rm -rf --one-file-system "$W" "$RUNW"
     exit "$rc"
 }
@@ -81,13 +84,15 @@ trap 'exit 143' TERM
 R=$W/rootfs
 busybox_rootfs "$R"
 
-log "bench/stats: starting $FLEET sysctr containers"
+log "bench/stats: $FLEET sysctr containers, $RUNNING running"
+i=0
 for n in "${names[@]}"; do
     "$SYSCTR" create "$n" --rootfs "$R" >/dev/null
-    "$SYSCTR" start "$n" 2>/dev/null
+    ((i++ < RUNNING)) && "$SYSCTR" start "$n" 2>/dev/null
 done
 if ((WITH_LXC)); then
-    log "bench/stats: starting $FLEET LXC containers"
+    log "bench/stats: $FLEET LXC containers, $RUNNING running"
+    i=0
     for n in "${names[@]}"; do
         mkdir -p "$LXCPATH/$n"
         cat >"$LXCPATH/$n/config" <<EOF
@@ -100,15 +105,15 @@ lxc.apparmor.profile = unconfined
 lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed
 lxc.log.level = ERROR
 EOF
-        lxc-start -P "$LXCPATH" -n "$n" || die "lxc-start $n failed"
+        if ((i++ < RUNNING)); then lxc-start -P "$LXCPATH" -n "$n" || die "lxc-start $n failed"; fi
     done
 fi
 running=$("$SYSCTR" list --format json | jq '[.[] | select(.status == "RUNNING")] | length')
-[ "$running" = "$FLEET" ] || die "only $running of $FLEET sysctr containers run"
+[ "$running" = "$RUNNING" ] || die "$running of $FLEET sysctr containers run, not $RUNNING"
 
-one=${names[$((FLEET / 2))]}
-cmds=("$SYSCTR info $one" "$SYSCTR list --format json")
-((WITH_LXC)) && cmds+=("lxc-info -P $LXCPATH -n $one" "lxc-ls -P $LXCPATH -f -F NAME,STATE,PID,RAM,SWAP")
+one=${names[$((RUNNING / 2))]}
+cmds=("$SYSCTR info $one" "$SYSCTR list --format json" "$SYSCTR list")
+((WITH_LXC)) && cmds+=("lxc-info -P $LXCPATH -n $one" "lxc-ls -P $LXCPATH -f -F NAME,STATE,PID,RAM,SWAP" "lxc-ls -P $LXCPATH --fancy")
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$W/h.json" "${cmds[@]}" >&2
 
 # median [min-max] in ms of command i
@@ -116,16 +121,18 @@ cell() { jq -r --argjson i "$1" '.results[$i] | "\(.median*1000*10|round/10) [\(
 med() { jq -r --argjson i "$1" '.results[$i].median' "$W/h.json"; }
 ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", a / b }'; }
 {
-    echo "sysctr stats bench, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs, $FLEET running containers each"
+    echo "sysctr stats bench, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs, $FLEET containers each, $RUNNING running"
+    echo "sysctr answers through its daemon (REST on the unix socket, started by the first command)"
     echo "sysctr $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?') | $(lxc-start --version 2>/dev/null | sed 's/^/lxc /' || echo 'no lxc')"
     echo "median [min-max] of $RUNS runs (hyperfine, 3 warm-ups); ratio = sysctr / LXC (< 1: sysctr faster)"
     echo
     printf '%-38s %-22s %-22s %s\n' figure sysctr LXC ratio
     if ((WITH_LXC)); then
-        printf '%-38s %-22s %-22s %s\n' "one container with use (ms)" "$(cell 0)" "$(cell 2)" "$(ratio 0 2)"
-        printf '%-38s %-22s %-22s %s\n' "fleet of $FLEET with use (ms)" "$(cell 1)" "$(cell 3)" "$(ratio 1 3)"
+        printf '%-38s %-22s %-22s %s\n' "one container with use (ms)" "$(cell 0)" "$(cell 3)" "$(ratio 0 3)"
+        printf '%-38s %-22s %-22s %s\n' "fleet of $FLEET with use (ms)" "$(cell 1)" "$(cell 4)" "$(ratio 1 4)"
+        printf '%-38s %-22s %-22s %s\n' "list table: list vs lxc-ls --fancy" "$(cell 2)" "$(cell 5)" "$(ratio 2 5)"
     else
-        printf '%-38s %-22s\n' "one container with use (ms)" "$(cell 0)" "fleet of $FLEET with use (ms)" "$(cell 1)"
+        printf '%-38s %-22s\n' "one container with use (ms)" "$(cell 0)" "fleet of $FLEET with use (ms)" "$(cell 1)" "list table (ms)" "$(cell 2)"
     fi
     echo
     echo "sysctr: info NAME / list --format json (state, pids, CPU time, memory, swap, pids, OOM kills, PSI)"

@@ -23,6 +23,8 @@ need xz xz-utils
 need gzip gzip
 need tar tar
 need getfattr attr
+# The daemon tests speak to the API with curl too.
+need curl curl
 [ -e /bin/busybox ] || [ -e /usr/bin/busybox ] || want+=(busybox-static)
 if [ ${#want[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -5,6 +5,7 @@ pub mod api;
 pub mod cgroup;
 pub mod cli;
 pub mod client;
+pub mod daemon;
 pub mod image;
 pub mod manager;
 pub mod monitor;
@@ -12,5 +13,6 @@ pub mod network;
 pub mod oci;
 pub mod runtime;
 pub mod storage;
+pub mod wire;
 #[allow(unsafe_code)]
 pub mod sys;

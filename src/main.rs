@@ -6,6 +6,10 @@ fn main() {
         // Process entry points of our own, never typed by users.
         Some("__monitor") => hidden_monitor(&args[2..]),
         Some("__network") => hidden_network(&args[2..]),
+        Some("__exec") => hidden_exec(&args[2..]),
+        Some("__console") => hidden_console(&args[2..]),
+        // The host service; its own flags.
+        Some("daemon") => sysctr::daemon::command(sysctr::daemon::Args::parse_from(&args[1..])),
         // The built-in runtime, runc-compatible: `sysctr oci --root R create ...`.
         Some("oci") => sysctr::runtime::command::main(sysctr::runtime::command::Args::parse_from(&args[1..])),
         _ => {
@@ -34,6 +38,43 @@ fn hidden_network(args: &[String]) -> i32 {
 /// `sysctr __monitor NAME`: a container's supervisor.
 fn hidden_monitor(args: &[String]) -> i32 {
     hidden("monitor", args, |m, name| m.monitor_main(name))
+}
+
+/// `sysctr __exec NAME` (request in $SYSCTR_EXEC_REQUEST): the daemon runs it on a client's
+/// stdio; it joins the container and ends with the command's exit status.
+fn hidden_exec(args: &[String]) -> i32 {
+    sysctr::sys::default_sigpipe();
+    let Some(name) = args.first() else { return 2 };
+    let req = match std::env::var("SYSCTR_EXEC_REQUEST").ok().and_then(|r| serde_json::from_str::<sysctr::api::ExecPost>(&r).ok()) {
+        Some(r) => r,
+        None => {
+            eprintln!("Error: no exec request");
+            return 2;
+        }
+    };
+    match sysctr::manager::Manager::new(sysctr::storage::Paths::from_env()).and_then(|m| m.exec(name, &req)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {}", chain(&e));
+            1
+        }
+    }
+}
+
+/// `sysctr __console NAME ESCAPE replay|live`: attach a client's terminal to the console;
+/// exit 0 when detached, 3 when the console closed.
+fn hidden_console(args: &[String]) -> i32 {
+    sysctr::sys::default_sigpipe();
+    let (Some(name), Some(escape)) = (args.first(), args.get(1).and_then(|e| e.parse::<u8>().ok())) else { return 2 };
+    let replay = args.get(2).map(String::as_str) == Some("replay");
+    match sysctr::manager::Manager::new(sysctr::storage::Paths::from_env()).and_then(|m| m.console(name, escape, replay)) {
+        Ok(sysctr::manager::Ended::Detached) => 0,
+        Ok(sysctr::manager::Ended::Closed) => sysctr::client::CONSOLE_CLOSED,
+        Err(e) => {
+            eprintln!("Error: {}", chain(&e));
+            1
+        }
+    }
 }
 
 /// Run a helper entry point on `args[0]` (a name); its exit code.

@@ -18,8 +18,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The monitor re-runs create and start at each guest reboot, so it wires the network.
     ("monitor", &["runtime", "cgroup", "network", "storage", "sys"]),
     ("manager", &["api", "monitor", "runtime", "cgroup", "network", "image", "oci", "storage", "sys"]),
-    // In-process until the daemon exists; then `client` speaks HTTP to it and uses `api` only.
-    ("client", &["api", "manager", "storage"]),
+    ("wire", &[]),
+    // The host service: the REST API over the manager.
+    ("daemon", &["api", "manager", "wire", "storage", "sys"]),
+    // HTTP to the daemon; `storage` for the paths and the checks made at the edge, `sys`
+    // for handing stdio over the socket.
+    ("client", &["api", "wire", "storage", "sys"]),
     ("cli", &["client", "api"]),
 ];
 

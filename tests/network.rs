@@ -364,10 +364,13 @@ fn bad_network_input_is_refused_and_leaves_nothing() {
     assert_eq!(network(&env, &na)["nat"], false);
     let table = Command::new("nft").args(["list", "table", "inet", &format!("sysctr_{na}")]).output().unwrap();
     assert!(!String::from_utf8_lossy(&table.stdout).contains("masquerade"));
-    // Without dnsmasq (not on PATH) nothing is made.
+    // Without dnsmasq (not on the daemon's PATH) nothing is made: a daemon started by a
+    // command whose PATH lacks it.
+    env.stop_daemon();
     let out = env.cmd(&["network", "create", &nb]).env("PATH", "/usr/bin:/bin").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("dnsmasq is not installed"), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!sysctr::network::bridge_exists(&nb));
+    env.stop_daemon();
     env.ok(&["stop", &c1, "--timeout", "2"]);
 }

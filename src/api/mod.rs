@@ -139,6 +139,14 @@ pub struct NetworksPost {
     pub nat: Option<bool>,
 }
 
+/// `PATCH /1.0/networks/NAME`: one setting.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkPatch {
+    pub key: String,
+    pub value: String,
+}
+
 /// A change of a container's configuration keys (`config set` / `config unset`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,6 +170,9 @@ pub struct ContainersPost {
     pub image: Option<String>,
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Boot it once made (`launch`).
+    #[serde(default)]
+    pub start: bool,
 }
 
 /// `exec` request (after Incus's `InstanceExecPost`).
@@ -179,6 +190,9 @@ pub struct ExecPost {
     /// A pty from the container's devpts (else pipes).
     #[serde(default)]
     pub interactive: bool,
+    /// The client's terminal type, for a pty.
+    #[serde(default)]
+    pub term: Option<String>,
 }
 
 /// The image a container was made from.
@@ -244,4 +258,73 @@ pub struct Remote {
     pub url: String,
     /// `simplestreams` or `lxc`.
     pub protocol: String,
+}
+
+/// The state of an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationStatus {
+    Running,
+    Success,
+    Failure,
+    Cancelled,
+}
+
+/// Long work the daemon does in the background (`202 Accepted`): wait on it with
+/// `GET /1.0/operations/ID/wait`, cancel it with `DELETE /1.0/operations/ID`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    pub id: String,
+    /// `start web1`, `launch debian web1`, ...
+    pub description: String,
+    pub status: OperationStatus,
+    /// The containers it holds (a second operation on them gets 409).
+    pub containers: Vec<String>,
+    pub created: u64,
+    pub finished: Option<u64>,
+    pub error: Option<String>,
+    /// What it returns when done (a container, warnings, ...).
+    pub result: Option<serde_json::Value>,
+}
+
+/// One line of `GET /1.0/events`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// `container-created`, `container-started`, `container-stopped`, `container-deleted`,
+    /// `container-frozen`, `container-thawed`, `operation-created`, `operation-success`,
+    /// `operation-failure`, `operation-cancelled`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Milliseconds since the epoch.
+    pub time: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Operation>,
+}
+
+/// An error answer: `{"error": "...", "status": 409}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    pub error: String,
+    pub status: u16,
+    /// The operation in the way, for 409.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+}
+
+/// `PUT /1.0/containers/NAME/state`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatePut {
+    /// start, stop, restart, freeze, unfreeze
+    pub action: String,
+    /// Seconds to wait for a clean halt before killing (stop, restart); default 30.
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    #[serde(default)]
+    pub force: bool,
 }

@@ -1,6 +1,6 @@
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
-use crate::client::{Client, Ended, Escape};
+use crate::client::{Client, Ended};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,14 +23,23 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
 
 /// Attach (also for `start --console`), telling the viewer how to leave.
 pub fn attach(client: &Client, name: &str, escape: &str, replay: bool) -> anyhow::Result<i32> {
-    let key = Escape::parse(escape).ok_or_else(|| anyhow::anyhow!("--escape {escape:?}: use a letter, e.g. ^a or b"))?;
-    let letter = (key + b'a' - 1) as char;
-    if std::io::stdin().is_terminal() {
-        eprintln!("To detach from the console, press: <ctrl>+{letter} q");
-    }
+    let key = escape_key(escape).ok_or_else(|| anyhow::anyhow!("--escape {escape:?}: use a letter, e.g. ^a or b"))?;
+    // The daemon's console helper says how to detach once it is attached.
     match client.console(name, key, replay)? {
         Ended::Detached => eprintln!("\r\nDetached from {name}."),
         Ended::Closed => eprintln!("\r\nThe console of {name} closed (the container stopped)."),
+        // The reason is on stderr already.
+        Ended::Failed(code) => return Ok(code),
     }
     Ok(0)
+}
+
+/// `^a`, `ctrl-a`, `a` -> 1 (Ctrl-A).
+fn escape_key(spec: &str) -> Option<u8> {
+    let s = spec.to_ascii_lowercase();
+    let letter = s.strip_prefix('^').or_else(|| s.strip_prefix("ctrl-")).or_else(|| s.strip_prefix("ctrl+")).unwrap_or(&s);
+    match letter.as_bytes() {
+        [c @ b'a'..=b'z'] => Some(c - b'a' + 1),
+        _ => None,
+    }
 }

@@ -26,6 +26,7 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
         rootfs: a.rootfs.map(|r| r.to_string_lossy().into_owned()),
         image: a.image,
         config: a.config.into_iter().collect::<BTreeMap<_, _>>(),
+        start: false,
     };
     let (c, notes) = client.create(&req)?;
     super::note(&notes);

@@ -31,6 +31,7 @@ pub struct Args {
 
 pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
     let interactive = a.tty || (!a.no_tty && std::io::stdin().is_terminal() && std::io::stdout().is_terminal());
-    let req = ExecPost { command: a.command, environment: a.env, user: a.user, group: a.group, cwd: a.cwd, interactive };
+    let term = std::env::var("TERM").ok().filter(|_| interactive);
+    let req = ExecPost { command: a.command, environment: a.env, user: a.user, group: a.group, cwd: a.cwd, interactive, term };
     Ok(client.exec(&a.name, &req)?)
 }

@@ -24,6 +24,7 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
         rootfs: None,
         image: Some(a.image),
         config: a.config.into_iter().collect::<BTreeMap<_, _>>(),
+        start: false,
     };
     let (c, notes) = client.launch(&req)?;
     super::note(&notes);

@@ -23,7 +23,12 @@ use clap::{Parser, Subcommand};
 use crate::client::{Client, Paths};
 
 #[derive(Debug, Parser)]
-#[command(name = "sysctr", about = "System containers: boot whole Linux distributions with their own init", version)]
+#[command(
+    name = "sysctr",
+    about = "System containers: boot whole Linux distributions with their own init",
+    version,
+    after_help = "Every command talks to the host service over /run/sysctr/sysctr.sock, starting it when none answers.\n`sysctr daemon [--shutdown]` runs it in the foreground (for service managers), or stops every container in order."
+)]
 pub struct Cli {
     /// Persistent state directory [env: SYSCTR_STATE_DIR] [default: /var/lib/sysctr]
     #[arg(long, global = true)]
@@ -97,7 +102,7 @@ impl Cli {
 
 /// Run the parsed command; the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    let client = Client::local(cli.paths())?;
+    let client = Client::connect(cli.paths())?;
     match cli.command {
         Command::Launch(a) => launch::run(&client, a),
         Command::Create(a) => create::run(&client, a),

@@ -15,6 +15,7 @@ pub struct Args {
 pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
     let user = a.user.unwrap_or_else(|| "root".into());
     let interactive = std::io::stdin().is_terminal();
-    let req = ExecPost { command: vec!["su".into(), "-l".into(), user], interactive, ..Default::default() };
+    let term = std::env::var("TERM").ok().filter(|_| interactive);
+    let req = ExecPost { command: vec!["su".into(), "-l".into(), user], interactive, term, ..Default::default() };
     Ok(client.exec(&a.name, &req)?)
 }

@@ -110,6 +110,9 @@ pub fn download(url: &str, dest: &Path, size: Option<u64>, label: &str) -> Resul
                     if have > size.unwrap_or(FILE_MAX) {
                         return Err(Error::Http { url: url.into(), message: format!("the server sent more than {} bytes", size.unwrap_or(FILE_MAX)) });
                     }
+                    if crate::sys::cancel::requested() {
+                        return Err(Error::Http { url: url.into(), message: "cancelled".into() });
+                    }
                     progress.update(have);
                 }
                 Err(e) => break Some(e),

@@ -142,12 +142,12 @@ pub fn unpack(src: impl Read, layout: Layout, root: BorrowedFd<'_>, limits: Limi
     let mut dirs: Vec<(PathBuf, Meta)> = Vec::new();
     let left = std::rc::Rc::new(std::cell::Cell::new(HEADER_BUDGET));
     let mut archive = tar::Archive::new(Budget { inner: src, left: left.clone() });
-    let mut entries = archive.entries().map_err(|e| Error::Read(super::decompress::explain(&e)))?;
+    let entries = archive.entries().map_err(|e| Error::Read(super::decompress::explain(&e)))?;
     let mut charged = 0u64;
     let mut meta_total = 0u64;
-    loop {
-        // This entry's headers, and the rest of the previous entry's data the reader skips.
-        let Some(entry) = entries.next() else { break };
+    // Each `next` reads this entry's headers and skips the rest of the previous entry's
+    // data, within the budget set when that entry came.
+    for entry in entries {
         let mut entry = entry.map_err(|e| Error::Read(super::decompress::explain(&e)))?;
         left.set(entry.size().saturating_add(HEADER_BUDGET + 512));
         report.entries += 1;

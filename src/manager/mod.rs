@@ -9,6 +9,10 @@ mod revert;
 
 pub use crate::monitor::attach::{Ended, Escape};
 pub use revert::Revert;
+/// An error and its causes on one line (for the API's answers).
+pub use crate::runtime::chain;
+pub use crate::image::Error as ImageError;
+pub use crate::storage::Error as StorageError;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -108,6 +112,11 @@ impl Manager {
     pub fn new(paths: Paths) -> Result<Self> {
         let exe = std::env::current_exe().map_err(|source| Error::Io { what: "find our own executable", source })?;
         Ok(Manager { paths, exe, hier: std::sync::OnceLock::new() })
+    }
+
+    /// A container name's validity, for callers at the edge (the API).
+    pub fn check_name(&self, name: &str) -> Result<()> {
+        Ok(validate_name(name)?)
     }
 
     /// Lock an existing container (its directory). Checks the name first, so a bad name
@@ -352,6 +361,9 @@ impl Manager {
         }
         match line.trim().split_once(' ') {
             Some(("ok", _pid)) => {
+                // In a long-lived caller (the daemon) the monitor must not linger as a
+                // zombie when it ends: reap it. It runs in a session of its own.
+                std::thread::spawn(move || child.wait());
                 warnings.extend(self.refresh_firewalls(&nics));
                 Ok(warnings)
             }
@@ -397,6 +409,9 @@ impl Manager {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
                 if left.is_zero() {
                     break;
+                }
+                if crate::sys::cancel::requested() {
+                    return Err(Error::Invalid(format!("stop of {name} cancelled; its init got the halt signal and may still be shutting down")));
                 }
                 let _ = runtime.run("kill", &[name, &halt_signal(pid).to_string()], &log);
                 exited = crate::runtime::wait_exit(&pidfd, left.min(Duration::from_secs(1)));
@@ -558,7 +573,7 @@ impl Manager {
             group: req.group.clone(),
             cwd: req.cwd.clone(),
             tty: req.interactive,
-            term: std::env::var("TERM").ok().filter(|_| req.interactive),
+            term: req.term.clone().or_else(|| std::env::var("TERM").ok()).filter(|_| req.interactive),
         };
         Ok(crate::runtime::nsenter::enter(Pid::from_raw(mon.init_pid), mon.init_start_time, &nreq, &self.paths.cgroup_root)?)
     }

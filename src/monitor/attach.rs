@@ -68,6 +68,8 @@ impl Escape {
 
 /// Attach to the console behind monitor socket `socket` until detached or closed.
 /// `replay` first shows what the console printed so far (the ring buffer).
+/// Once attached, and when stdin is a terminal, the viewer is told how to leave (only then:
+/// a hint printed before would promise a console that may not come).
 pub fn attach(socket: &Path, escape: u8, replay: bool) -> Result<Ended> {
     let io = |what| move |source| Error::Io { what, source };
     let mut conn = UnixStream::connect(socket).map_err(io("reach the container's monitor"))?;
@@ -79,6 +81,9 @@ pub fn attach(socket: &Path, escape: u8, replay: bool) -> Result<Ended> {
     match serde_json::from_str::<Response>(&line) {
         Ok(Response::Attached) => {}
         _ => return Err(Error::Runtime { verb: "attach", message: line }),
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("To detach from the console, press: <ctrl>+{} q", (escape + b'a' - 1) as char);
     }
 
     let mut mask = SigSet::empty();

@@ -366,6 +366,8 @@ impl Networks {
             let _ = std::io::BufReader::new(out).read_line(&mut line);
         }
         if line.trim() == "ok" {
+            // Reaped when it ends (the daemon lives on; a CLI exits first anyway).
+            std::thread::spawn(move || child.wait());
             return Ok(());
         }
         let _ = child.wait();

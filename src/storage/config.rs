@@ -39,7 +39,28 @@ pub const KEYS: &[Key] = &[
     Key { name: "limits.processes", help: "maximum number of processes", live: true, check: |v| limits::count(v, 1).map(drop) },
     Key { name: "limits.disk.priority", help: "I/O weight under contention, 0-10 (default 5)", live: true, check: |v| limits::priority(v).map(drop) },
     Key { name: "limits.kernel.nofile", help: "open files per process (RLIMIT_NOFILE) of init", live: false, check: |v| limits::count(v, 8).map(drop) },
+    Key { name: "boot.autostart", help: "start with the host service after a host boot: true or false", live: true, check: check_bool },
+    Key { name: "boot.autostart.priority", help: "autostart order: higher starts first (default 0)", live: true, check: check_int },
+    Key { name: "boot.autostart.delay", help: "seconds to wait after starting it before the next (default 0)", live: true, check: |v| limits::count(v, 0).map(drop) },
+    Key { name: "boot.stop.priority", help: "host shutdown order: higher stops first, equal ones in parallel (default 0)", live: true, check: check_int },
+    Key {
+        name: "boot.host_shutdown_timeout",
+        help: "seconds to wait for its clean halt at host shutdown before killing it (default 30)",
+        live: true,
+        check: |v| limits::count(v, 0).map(drop),
+    },
 ];
+
+fn check_bool(v: &str) -> Result<(), String> {
+    match v {
+        "true" | "false" => Ok(()),
+        _ => Err("use true or false".into()),
+    }
+}
+
+fn check_int(v: &str) -> Result<(), String> {
+    v.parse::<i32>().map(drop).map_err(|_| "use an integer such as 10 or -1".into())
+}
 
 fn check_runtime(v: &str) -> Result<(), String> {
     if v == "builtin" || v.starts_with('/') {

@@ -118,7 +118,9 @@ pub fn loopback_up() -> nix::Result<()> {
     Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
 }
 pub mod mountinfo;
+pub mod cancel;
 pub mod files;
+pub mod signals;
 
 /// openat(2) returning an owned descriptor.
 pub fn openat(

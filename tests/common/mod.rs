@@ -181,7 +181,27 @@ impl Drop for Env {
                 }
             }
         }
+        self.stop_daemon();
         let _ = sysctr::storage::remove_tree(&self.dir);
+    }
+}
+
+impl Env {
+    /// The pid of this instance's daemon (started by its first command), if it runs.
+    pub fn daemon_pid(&self) -> Option<i32> {
+        let pid: i32 = std::fs::read_to_string(self.run.join("daemon.pid")).ok()?.trim().parse().ok()?;
+        std::path::Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    }
+
+    /// SIGTERM this instance's daemon (containers keep running) and wait until it is gone.
+    pub fn stop_daemon(&self) {
+        if let Some(pid) = self.daemon_pid() {
+            let p = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM);
+            if !wait_for(Duration::from_secs(10), || !std::path::Path::new(&format!("/proc/{pid}")).exists() || sysctr::sys::proc_stat(pid).is_some_and(|(s, _)| s == "Z")) {
+                let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
     }
 }
 

@@ -1,0 +1,90 @@
+//! Signals as readable bytes (a self-pipe), for loops that poll sockets and must also see
+//! SIGTERM or a SIGWINCH; and fd passing over unix sockets.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::errno::Errno;
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+
+static PIPE_WR: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    let fd = PIPE_WR.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let b = sig as u8;
+        // SAFETY: write(2) is async-signal-safe; the buffer is one byte on our stack, and a
+        // full pipe just drops the byte (O_NONBLOCK).
+        unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+    }
+}
+
+/// Deliver `signals` as bytes (the signal number) on the returned pipe end. One pipe per
+/// process: a second call adds signals to the same pipe and returns None.
+pub fn signal_pipe(signals: &[libc::c_int]) -> nix::Result<Option<OwnedFd>> {
+    let mut read_end = None;
+    if PIPE_WR.load(Ordering::Relaxed) < 0 {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
+        PIPE_WR.store(std::os::fd::IntoRawFd::into_raw_fd(w), Ordering::Relaxed);
+        read_end = Some(r);
+    }
+    for &sig in signals {
+        let action = nix::sys::signal::SigAction::new(
+            nix::sys::signal::SigHandler::Handler(on_signal),
+            nix::sys::signal::SaFlags::SA_RESTART,
+            nix::sys::signal::SigSet::empty(),
+        );
+        let sig = nix::sys::signal::Signal::try_from(sig)?;
+        // SAFETY: the handler only calls write(2) on a descriptor stored before it is
+        // installed; a handler (unlike SIG_IGN) is reset to the default at execve, so
+        // children are unaffected.
+        unsafe { nix::sys::signal::sigaction(sig, &action) }?;
+    }
+    Ok(read_end)
+}
+
+/// Put the next program in a session of its own (setsid), detached from our terminal and
+/// process group: the host service started in the background by a CLI.
+pub fn new_session(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Send `fds` with a one-byte message over a unix stream socket.
+pub fn send_fds(sock: BorrowedFd<'_>, fds: &[RawFd]) -> nix::Result<()> {
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(b"F")], &cmsg, MsgFlags::empty(), None).map(drop)
+}
+
+/// Receive up to `max` descriptors sent with [`send_fds`].
+pub fn recv_fds(sock: BorrowedFd<'_>, max: usize) -> nix::Result<Vec<OwnedFd>> {
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 8]);
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    if msg.bytes == 0 {
+        return Err(Errno::ECONNRESET);
+    }
+    let mut out = Vec::new();
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for fd in fds {
+                // SAFETY: the kernel just installed this descriptor for us; nothing else owns it.
+                out.push(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    if out.len() > max {
+        return Err(Errno::E2BIG);
+    }
+    Ok(out)
+}
