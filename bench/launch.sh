@@ -68,7 +68,7 @@ wait_running() {
 
 log "building the Debian 13 image (debootstrap, once)..."
 "$S" image build debian/13 >/dev/null
-FP=$("$S" image info debian --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["fingerprint"])')
+FP=$("$S" image info debian/13 --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["fingerprint"])')
 IMG=$SYSCTR_STATE_DIR/images/$FP/rootfs
 
 # The LXC side: one container holding the same tree, copied per run.

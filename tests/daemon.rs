@@ -415,6 +415,12 @@ fn bad_api_input_is_refused_and_others_are_served_meanwhile() {
     assert!(["400", "404"].contains(&status(&raw(b"GET /1.0/containers/..%2F..%2Fetc HTTP/1.1\r\n\r\n")).as_str()));
     assert_eq!(status(&raw(format!("PUT /1.0/containers/{c}/state HTTP/1.1\r\nContent-Length: 17\r\n\r\n{{\"action\":\"nap\"}}").as_bytes())), "400");
     assert_eq!(status(&raw(b"GET /1.0/operations/nope HTTP/1.1\r\n\r\n")), "404");
+    // Numbers that would overflow a deadline, and a shutdown with a broken body.
+    let huge = r#"{"action":"stop","timeout":18446744073709551615}"#;
+    assert_eq!(status(&raw(format!("PUT /1.0/containers/{c}/state HTTP/1.1\r\nContent-Length: {}\r\n\r\n{huge}", huge.len()).as_bytes())), "400");
+    assert_eq!(status(&raw(b"GET /1.0/operations/x/wait?timeout=18446744073709551615 HTTP/1.1\r\n\r\n")), "404");
+    assert_eq!(status(&raw(b"POST /1.0/shutdown HTTP/1.1\r\nContent-Length: 1\r\n\r\n{")), "400");
+    assert!(env.fails(&["config", "set", &c, "boot.host_shutdown_timeout=9223372036854775807"]).contains("0 to 86400"));
 
     let (took, rest) = slow.join().unwrap();
     assert!(took < Duration::from_secs(15), "the slow client was not cut off: {took:?}");
@@ -468,4 +474,21 @@ fn events_show_lifecycle_and_operations_in_order() {
     let evs = collect(&rx, Duration::from_secs(15), |e| e["type"] == "container-stopped" && e["container"] == g.as_str());
     assert!(evs.iter().any(|e| e["type"] == "container-stopped" && e["container"] == g.as_str()), "{evs:?}");
     assert!(Path::new(&socket(&env)).exists());
+}
+
+#[test]
+fn a_client_that_goes_away_takes_its_exec_with_it() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let c = busybox_container(&env, "gone");
+    env.ok(&["start", &c]);
+    let mut cli = env.cmd(&["exec", &c, "--", "sleep", "1000"]).stdout(Stdio::null()).spawn().unwrap();
+    let sleeping = || env.exec(&c, &["pidof", "sleep"]).1.split_whitespace().count() > 1;
+    assert!(wait_for(Duration::from_secs(5), sleeping), "exec did not start");
+    cli.kill().unwrap();
+    let _ = cli.wait();
+    assert!(wait_for(Duration::from_secs(10), || !sleeping()), "the command outlived its client");
+    env.ok(&["stop", &c]);
 }

@@ -145,7 +145,13 @@ impl Client {
     /// A request answered with an operation: wait for it; its result, or its error.
     fn operation(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<Value> {
         let op: api::Operation = self.call(method, path, body)?;
-        let done: api::Operation = self.call("GET", &format!("/1.0/operations/{}/wait", op.id), None::<&()>)?;
+        // Waited on in short pieces: work may take longer than any one wait.
+        let done = loop {
+            let now: api::Operation = self.call("GET", &format!("/1.0/operations/{}/wait?timeout=30", op.id), None::<&()>)?;
+            if now.status != api::OperationStatus::Running {
+                break now;
+            }
+        };
         match done.status {
             api::OperationStatus::Success => Ok(done.result.unwrap_or(Value::Null)),
             _ => Err(Error::Api { status: 500, message: done.error.unwrap_or_else(|| format!("operation {} failed", done.id)) }),

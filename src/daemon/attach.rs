@@ -36,8 +36,8 @@ fn take_stdio(out: &mut UnixStream) -> Option<[OwnedFd; 3]> {
 }
 
 fn helper(d: &Daemon, verb: &str) -> Command {
-    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
-    let mut c = Command::new(exe);
+    // Our own binary even after a package upgrade replaced the file.
+    let mut c = Command::new("/proc/self/exe");
     let p = &d.manager.paths;
     c.arg(verb).env("SYSCTR_STATE_DIR", &p.state).env("SYSCTR_RUN_DIR", &p.run).env("SYSCTR_CONFIG", &p.config);
     c
@@ -57,16 +57,25 @@ fn run_on_client(mut cmd: Command, out: &mut UnixStream, upgrade: &str) {
             return;
         }
     };
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    // Signals from the client, until it closes its side or the helper ends.
-    if let Ok(r) = out.try_clone() {
+    // Signals by pidfd: never a recycled pid once the helper is reaped.
+    let pidfd = crate::sys::pidfd_open(nix::unistd::Pid::from_raw(child.id() as i32)).ok().map(Arc::new);
+    // Signals from the client, until it closes its side or the helper ends. A client that
+    // goes away (killed CLI, dropped ssh) takes its command with it: SIGHUP, then SIGKILL.
+    if let (Ok(r), Some(pidfd)) = (out.try_clone(), pidfd) {
         std::thread::spawn(move || {
-            for line in BufReader::new(r).lines() {
+            let send = |sig: i32| crate::sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(&*pidfd), sig).is_ok();
+            for line in BufReader::new(std::io::Read::take(r, 1 << 20)).lines() {
                 let Ok(line) = line else { break };
                 let sig = serde_json::from_str::<serde_json::Value>(&line).ok().and_then(|v| v["signal"].as_i64());
-                if let Some(s) = sig.and_then(|s| nix::sys::signal::Signal::try_from(s as i32).ok()) {
-                    let _ = nix::sys::signal::kill(pid, s);
+                if let Some(s) = sig.filter(|s| (1..=64).contains(s)) {
+                    if !send(s as i32) {
+                        return;
+                    }
                 }
+            }
+            if send(libc::SIGHUP) {
+                std::thread::sleep(Duration::from_secs(5));
+                send(libc::SIGKILL);
             }
         });
     }

@@ -101,15 +101,36 @@ pub fn shutdown(d: &Arc<Daemon>) -> Result<Vec<String>, String> {
                 let (d, name) = (d.clone(), c.name.clone());
                 let timeout = Duration::from_secs(key_i64(c, "boot.host_shutdown_timeout", 30).max(0) as u64);
                 std::thread::spawn(move || {
-                    // An operation in progress on it finishes first.
-                    while let Some(op) = d.ops.holder(&name) {
-                        d.ops.wait(&op.id, Duration::from_secs(5));
+                    // As an operation holding it: an operation in progress finishes first, and
+                    // nothing starts it again meanwhile.
+                    loop {
+                        let (d2, n2) = (d.clone(), name.clone());
+                        let op = d.ops.spawn(&format!("shutdown stop {name}"), std::slice::from_ref(&name), move || {
+                            match d2.manager.stop(&n2, timeout, false) {
+                                Ok(()) => {
+                                    d2.lifecycle("container-stopped", &n2);
+                                    Ok(serde_json::Value::Null)
+                                }
+                                // Stopped meanwhile: as good.
+                                Err(crate::manager::Error::NotRunning(_)) => Ok(serde_json::Value::Null),
+                                Err(e) => Err(crate::manager::chain(&e)),
+                            }
+                        });
+                        match op {
+                            Ok(op) => {
+                                let done = d.ops.wait(&op.id, timeout + Duration::from_secs(60));
+                                let r = match done {
+                                    Some(o) if o.status == api::OperationStatus::Success => Ok(()),
+                                    Some(o) => Err(o.error.unwrap_or_default()),
+                                    None => Err("the operation vanished".into()),
+                                };
+                                return (name, r);
+                            }
+                            Err(super::ops::Busy(other)) => {
+                                d.ops.wait(&other.id, Duration::from_secs(5));
+                            }
+                        }
                     }
-                    let r = d.manager.stop(&name, timeout, false).map_err(|e| crate::manager::chain(&e));
-                    if r.is_ok() {
-                        d.lifecycle("container-stopped", &name);
-                    }
-                    (name, r)
                 })
             })
             .collect();

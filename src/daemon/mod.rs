@@ -41,8 +41,10 @@ pub struct Daemon {
     pub manager: Manager,
     pub ops: Arc<Ops>,
     pub events: Arc<Events>,
-    /// Last status the event stream reported per container.
-    known: Mutex<HashMap<String, api::Status>>,
+    /// Last status the event stream reported per container, and a generation bumped at
+    /// each report (the watcher skips what changed while it looked).
+    known: Mutex<HashMap<String, (api::Status, u64)>>,
+    generation: std::sync::atomic::AtomicU64,
     pub limits: wire::Limits,
     conns: AtomicUsize,
 }
@@ -73,6 +75,7 @@ impl Daemon {
             ops: Arc::new(Ops::new(events.clone())),
             events,
             known: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(1),
             limits: wire::Limits::default(),
             conns: AtomicUsize::new(0),
         }))
@@ -86,15 +89,15 @@ impl Daemon {
             "container-stopped" | "container-created" => Some(api::Status::Stopped),
             _ => None,
         };
-        {
-            let mut k = self.known.lock().unwrap_or_else(|p| p.into_inner());
-            match status {
-                Some(s) => {
-                    k.insert(name.to_owned(), s);
-                }
-                None => {
-                    k.remove(name);
-                }
+        // Reported under the lock, so the watcher cannot slip a stale report in between.
+        let mut k = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let g = self.generation.fetch_add(1, Ordering::SeqCst);
+        match status {
+            Some(s) => {
+                k.insert(name.to_owned(), (s, g));
+            }
+            None => {
+                k.remove(name);
             }
         }
         self.events.lifecycle(kind, name);
@@ -113,28 +116,25 @@ impl Daemon {
     fn watch(self: &Arc<Self>) {
         loop {
             std::thread::sleep(Duration::from_millis(500));
+            let before = self.generation.load(Ordering::SeqCst);
             let Ok(list) = self.manager.list() else { continue };
-            let mut events = Vec::new();
-            {
-                let mut k = self.known.lock().unwrap_or_else(|p| p.into_inner());
-                for c in &list {
-                    if self.ops.holder(&c.name).is_some() {
-                        continue;
-                    }
-                    let was = k.insert(c.name.clone(), c.status);
-                    let now_up = matches!(c.status, api::Status::Running | api::Status::Frozen);
-                    match was {
-                        Some(w) if w == c.status => {}
-                        Some(api::Status::Running | api::Status::Frozen) if c.status == api::Status::Stopped => events.push(("container-stopped", c.name.clone())),
-                        Some(api::Status::Stopped) if now_up => events.push(("container-started", c.name.clone())),
-                        _ => {}
-                    }
+            let mut k = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            for c in &list {
+                // Reported by an operation since we looked, or one is at work on it: theirs.
+                if self.ops.holder(&c.name).is_some() || k.get(&c.name).is_some_and(|(_, g)| *g >= before) {
+                    continue;
                 }
-                k.retain(|n, _| list.iter().any(|c| &c.name == n));
+                let g = self.generation.fetch_add(1, Ordering::SeqCst);
+                let was = k.insert(c.name.clone(), (c.status, g)).map(|(s, _)| s);
+                let now_up = matches!(c.status, api::Status::Running | api::Status::Frozen);
+                match was {
+                    Some(w) if w == c.status => {}
+                    Some(api::Status::Running | api::Status::Frozen) if c.status == api::Status::Stopped => self.events.lifecycle("container-stopped", &c.name),
+                    Some(api::Status::Stopped) if now_up => self.events.lifecycle("container-started", &c.name),
+                    _ => {}
+                }
             }
-            for (kind, name) in events {
-                self.events.lifecycle(kind, &name);
-            }
+            k.retain(|n, (_, g)| list.iter().any(|c| &c.name == n) || *g >= before);
         }
     }
 }
@@ -184,6 +184,9 @@ pub fn command(a: Args) -> i32 {
 fn serve_main(paths: &Paths) -> Result<(), Error> {
     std::fs::create_dir_all(&paths.run).map_err(|source| Error::Io { what: "create", path: paths.run.clone(), source })?;
     let lock = take_lock(paths)?;
+    // The state dir too: two daemons on different run dirs must not both own its containers.
+    std::fs::create_dir_all(&paths.state).map_err(|source| Error::Io { what: "create", path: paths.state.clone(), source })?;
+    let state_lock = take_lock_at(paths, &paths.state.join("daemon.lock"))?;
     let listener = bind(paths)?;
     std::fs::write(pid_path(paths), format!("{}\n", std::process::id())).map_err(|source| Error::Io { what: "write", path: pid_path(paths), source })?;
     let signals = crate::sys::signals::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGPWR, libc::SIGHUP])
@@ -196,26 +199,42 @@ fn serve_main(paths: &Paths) -> Result<(), Error> {
     let b = d.clone();
     std::thread::spawn(move || boot::autostart_if_new_boot(&b));
     let sig = run(listener, &d, signals);
+    // No new connections; work under way (a create, an import) finishes rather than leaving
+    // half-made directories.
+    let _ = std::fs::remove_file(socket_path(paths));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while d.ops.running() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     if sig == libc::SIGPWR {
         eprintln!("SIGPWR: stopping every container");
         if let Err(e) = boot::shutdown(&d) {
             eprintln!("shutdown: {e}");
         }
     }
-    let _ = std::fs::remove_file(socket_path(paths));
     let _ = std::fs::remove_file(pid_path(paths));
+    drop(state_lock);
     drop(lock);
     Ok(())
 }
 
 /// One daemon per run directory: an exclusive lock held for its life.
 fn take_lock(paths: &Paths) -> Result<Flock<std::fs::File>, Error> {
-    let p = paths.run.join("daemon.lock");
-    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&p).map_err(|source| Error::Io { what: "open", path: p.clone(), source })?;
-    Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|_| Error::Running {
-        pid: std::fs::read_to_string(pid_path(paths)).map(|s| s.trim().to_owned()).unwrap_or_else(|_| "?".into()),
-        socket: socket_path(paths),
-    })
+    take_lock_at(paths, &paths.run.join("daemon.lock"))
+}
+
+/// An exclusive lock on `p`, which then names its holder (`PID SOCKET`).
+fn take_lock_at(paths: &Paths, p: &std::path::Path) -> Result<Flock<std::fs::File>, Error> {
+    let p = p.to_owned();
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&p).map_err(|source| Error::Io { what: "open", path: p.clone(), source })?;
+    let mut lock = Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|_| {
+        let holder = std::fs::read_to_string(&p).unwrap_or_default();
+        let (pid, socket) = holder.trim().split_once(' ').map(|(a, b)| (a.to_owned(), PathBuf::from(b))).unwrap_or_else(|| ("?".into(), socket_path(paths)));
+        Error::Running { pid, socket }
+    })?;
+    let _ = lock.set_len(0);
+    let _ = write!(lock, "{} {}", std::process::id(), socket_path(paths).display());
+    Ok(lock)
 }
 
 /// Bind the socket (removing a stale one: we hold the lock, so nobody serves it), 0660,
@@ -260,20 +279,39 @@ pub fn run(listener: UnixListener, d: &Arc<Daemon>, signals: OwnedFd) -> i32 {
             continue;
         }
         let Ok((stream, _)) = listener.accept() else { continue };
-        if d.conns.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            d.conns.fetch_sub(1, Ordering::SeqCst);
+        // A client that stops reading cannot hold a thread forever.
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
+        let slot = Slot::take(d.clone());
+        if slot.is_none() {
             let mut s = stream;
             let _ = write_error(&mut s, 503, "too many connections; try again", None);
             continue;
         }
-        let d2 = d.clone();
-        let spawned = std::thread::Builder::new().name("conn".into()).spawn(move || {
-            serve_connection(&d2, stream);
-            d2.conns.fetch_sub(1, Ordering::SeqCst);
+        let _ = std::thread::Builder::new().name("conn".into()).spawn(move || {
+            let slot = slot;
+            if let Some(s) = &slot {
+                serve_connection(&s.0, stream);
+            }
         });
-        if spawned.is_err() {
+    }
+}
+
+/// One of the connection slots, given back when dropped (also when a handler panics).
+struct Slot(Arc<Daemon>);
+
+impl Slot {
+    fn take(d: Arc<Daemon>) -> Option<Slot> {
+        if d.conns.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             d.conns.fetch_sub(1, Ordering::SeqCst);
+            return None;
         }
+        Some(Slot(d))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.conns.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

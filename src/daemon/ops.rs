@@ -105,7 +105,6 @@ impl Ops {
     fn finish(&self, id: &str, outcome: Result<serde_json::Value, String>) {
         let op = {
             let mut t = self.lock();
-            t.busy.retain(|_, v| v != id);
             let Some(e) = t.ops.get_mut(id) else { return };
             e.finished_at = Some(Instant::now());
             e.op.finished = Some(now());
@@ -131,7 +130,10 @@ impl Ops {
             api::OperationStatus::Cancelled => "operation-cancelled",
             _ => "operation-failure",
         };
+        // Its end is reported before its containers are free: the next operation's events
+        // come after.
         self.events.operation(kind, &op);
+        self.lock().busy.retain(|_, v| v != id);
         self.done.notify_all();
     }
 
@@ -151,7 +153,7 @@ impl Ops {
 
     /// Block until `id` is done or `timeout` passes; its state then.
     pub fn wait(&self, id: &str, timeout: Duration) -> Option<api::Operation> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout).unwrap_or_else(|| Instant::now() + Duration::from_secs(86400));
         let mut t = self.lock();
         loop {
             let op = t.ops.get(id)?.op.clone();

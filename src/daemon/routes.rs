@@ -144,6 +144,12 @@ pub fn handle(d: &Arc<Daemon>, req: Request, stream: &mut UnixStream) -> Reply {
         Ok(match ROUTES[i] {
             ("GET", "/1.0") => ok(json!({"api": "1.0", "version": env!("CARGO_PKG_VERSION"), "pid": std::process::id(), "operations": d.ops.running()})),
             ("POST", "/1.0/shutdown") => {
+                #[derive(serde::Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Shutdown {}
+                if !req.body.is_empty() {
+                    let _: Shutdown = body(&req)?;
+                }
                 let d2 = d.clone();
                 spawn(d, "shutdown", &[], move || super::boot::shutdown(&d2).map(|stopped| json!({"stopped": stopped})))?
             }
@@ -183,15 +189,24 @@ pub fn handle(d: &Arc<Daemon>, req: Request, stream: &mut UnixStream) -> Reply {
                     config: BTreeMap<String, String>,
                 }
                 let b: Put = body(&req)?;
-                d.not_busy(&p[0])?;
-                let cur = m.info(&p[0]).map_err(merr)?;
-                let patch = api::ConfigPatch { unset: cur.config.keys().filter(|k| !b.config.contains_key(*k)).cloned().collect(), set: b.config };
-                m.update_config(&p[0], &patch).map(ok).unwrap_or_else(merr)
+                let name = p[0].clone();
+                m.check_name(&name).map_err(merr)?;
+                let d2 = d.clone();
+                // Read and replaced inside an operation: nothing else changes it meanwhile.
+                sync_op(d, &format!("config replace {name}"), &name.clone(), move || {
+                    let cur = d2.manager.info(&name).map_err(|e| (status_of(&e), crate::manager::chain(&e)))?;
+                    let patch = api::ConfigPatch { unset: cur.config.keys().filter(|k| !b.config.contains_key(*k)).cloned().collect(), set: b.config };
+                    d2.manager.update_config(&name, &patch).map(|c| json!(c)).map_err(|e| (status_of(&e), crate::manager::chain(&e)))
+                })?
             }
             ("PATCH", "/1.0/containers/{name}") => {
                 let b: api::ConfigPatch = body(&req)?;
-                d.not_busy(&p[0])?;
-                m.update_config(&p[0], &b).map(ok).unwrap_or_else(merr)
+                let name = p[0].clone();
+                m.check_name(&name).map_err(merr)?;
+                let d2 = d.clone();
+                sync_op(d, &format!("config {name}"), &name.clone(), move || {
+                    d2.manager.update_config(&name, &b).map(|c| json!(c)).map_err(|e| (status_of(&e), crate::manager::chain(&e)))
+                })?
             }
             ("DELETE", "/1.0/containers/{name}") => {
                 let (name, force) = (p[0].clone(), flag("force"));
@@ -207,7 +222,10 @@ pub fn handle(d: &Arc<Daemon>, req: Request, stream: &mut UnixStream) -> Reply {
                 let b: api::StatePut = body(&req)?;
                 let name = p[0].clone();
                 m.check_name(&name).map_err(merr)?;
-                let timeout = Duration::from_secs(b.timeout.unwrap_or(30));
+                let timeout = match b.timeout.unwrap_or(30) {
+                    t @ 0..=86400 => Duration::from_secs(t),
+                    _ => return Err(err(400, "timeout: seconds, at most 86400")),
+                };
                 let d2 = d.clone();
                 let action = b.action.clone();
                 if !["start", "stop", "restart", "freeze", "unfreeze"].contains(&action.as_str()) {
@@ -314,7 +332,7 @@ pub fn handle(d: &Arc<Daemon>, req: Request, stream: &mut UnixStream) -> Reply {
             ("GET", "/1.0/operations") => ok(d.ops.list()),
             ("GET", "/1.0/operations/{id}") => d.ops.get(&p[0]).map(ok).unwrap_or_else(|| err(404, format!("no operation {}", p[0]))),
             ("GET", "/1.0/operations/{id}/wait") => {
-                let t = q("timeout").and_then(|t| t.parse::<u64>().ok()).unwrap_or(3600);
+                let t = q("timeout").and_then(|t| t.parse::<u64>().ok()).unwrap_or(3600).min(86400);
                 d.ops.wait(&p[0], Duration::from_secs(t)).map(ok).unwrap_or_else(|| err(404, format!("no operation {}", p[0])))
             }
             ("DELETE", "/1.0/operations/{id}") => match d.ops.cancel(&p[0]) {
@@ -326,6 +344,30 @@ pub fn handle(d: &Arc<Daemon>, req: Request, stream: &mut UnixStream) -> Reply {
         })
     })();
     r.unwrap_or_else(|e| e)
+}
+
+/// Run `work` as an operation holding `name` and answer with its result at once (quick
+/// changes that must not interleave with an operation on the same container).
+fn sync_op<F>(d: &Arc<Daemon>, description: &str, name: &str, work: F) -> Result<Reply, Reply>
+where
+    F: FnOnce() -> Result<Value, (u16, String)> + Send + 'static,
+{
+    let status = Arc::new(std::sync::Mutex::new(500u16));
+    let s2 = status.clone();
+    let op = d
+        .ops
+        .spawn(description, &[name.to_owned()], move || {
+            work().map_err(|(code, m)| {
+                *s2.lock().unwrap_or_else(|p| p.into_inner()) = code;
+                m
+            })
+        })
+        .map_err(|super::ops::Busy(other)| busy(&other))?;
+    let done = d.ops.wait(&op.id, Duration::from_secs(86400)).ok_or_else(|| err(500, "the operation vanished"))?;
+    Ok(match done.status {
+        api::OperationStatus::Success => Reply::Json(200, done.result.unwrap_or(Value::Null)),
+        _ => Reply::Error(*status.lock().unwrap_or_else(|p| p.into_inner()), done.error.unwrap_or_default(), None),
+    })
 }
 
 /// Start an operation, or the 409 that names the one in the way.

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{Error, Manager, Result};
@@ -134,7 +135,12 @@ impl Manager {
         };
         let mirror = host.mirrors.get(os).map(String::as_str);
         eprintln!("building {os}/{number} ({codename}) from the template with {} from {} (about a minute, once)...", recipe.tool, mirror.unwrap_or(&recipe.mirror));
-        let names = vec![name.to_owned(), format!("{os}/{number}")];
+        let mut names = vec![name.to_owned(), format!("{os}/{number}")];
+        // The current release is also what the bare name means.
+        if number == recipe.current {
+            names.push(os.to_owned());
+        }
+        names.dedup();
         let r = recipe.build(store, &number, &codename, mirror, names)?;
         notes.push(format!("built {os}/{number} from the template as {}", &r.fingerprint[..12]));
         Ok(Some(r))
@@ -291,7 +297,15 @@ impl Manager {
         let mut out = Vec::new();
         for f in &r.files {
             let dst = dir.join(format!("{}.{}", &r.fingerprint[..12], f.name));
-            copy_in(&store.file(&r.fingerprint, &f.name), &dst)?;
+            // Never through a symlink planted at the destination, never over a file.
+            let mut w = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&dst)
+                .map_err(|e| Error::Invalid(format!("{}: {e}; export into another directory or remove it", dst.display())))?;
+            let mut src = std::fs::File::open(store.file(&r.fingerprint, &f.name)).map_err(|source| Error::Io { what: "read the image file", source })?;
+            std::io::copy(&mut src, &mut w).map_err(|source| Error::Io { what: "write the exported file", source })?;
             out.push(dst);
         }
         Ok(out)

@@ -403,7 +403,8 @@ impl Manager {
             // The halt signal is sent again each second: an init that has not installed its
             // handlers yet (just booted) ignores it, and which signal is right (systemd
             // blocks SIGRTMIN+3 once it runs) may only show later.
-            let deadline = std::time::Instant::now() + if force { Duration::ZERO } else { timeout };
+            let now = std::time::Instant::now();
+            let deadline = now.checked_add(if force { Duration::ZERO } else { timeout }).unwrap_or(now + Duration::from_secs(86400));
             let mut exited = false;
             while !force && !exited {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());

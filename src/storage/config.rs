@@ -41,13 +41,13 @@ pub const KEYS: &[Key] = &[
     Key { name: "limits.kernel.nofile", help: "open files per process (RLIMIT_NOFILE) of init", live: false, check: |v| limits::count(v, 8).map(drop) },
     Key { name: "boot.autostart", help: "start with the host service after a host boot: true or false", live: true, check: check_bool },
     Key { name: "boot.autostart.priority", help: "autostart order: higher starts first (default 0)", live: true, check: check_int },
-    Key { name: "boot.autostart.delay", help: "seconds to wait after starting it before the next (default 0)", live: true, check: |v| limits::count(v, 0).map(drop) },
+    Key { name: "boot.autostart.delay", help: "seconds to wait after starting it before the next (default 0, at most 3600)", live: true, check: |v| seconds(v, 3600) },
     Key { name: "boot.stop.priority", help: "host shutdown order: higher stops first, equal ones in parallel (default 0)", live: true, check: check_int },
     Key {
         name: "boot.host_shutdown_timeout",
-        help: "seconds to wait for its clean halt at host shutdown before killing it (default 30)",
+        help: "seconds to wait for its clean halt at host shutdown before killing it (default 30, at most 86400)",
         live: true,
-        check: |v| limits::count(v, 0).map(drop),
+        check: |v| seconds(v, 86400),
     },
 ];
 
@@ -55,6 +55,13 @@ fn check_bool(v: &str) -> Result<(), String> {
     match v {
         "true" | "false" => Ok(()),
         _ => Err("use true or false".into()),
+    }
+}
+
+fn seconds(v: &str, max: u64) -> Result<(), String> {
+    match v.parse::<u64>() {
+        Ok(n) if n <= max => Ok(()),
+        _ => Err(format!("use whole seconds from 0 to {max}")),
     }
 }
 

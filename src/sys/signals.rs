@@ -45,15 +45,20 @@ pub fn signal_pipe(signals: &[libc::c_int]) -> nix::Result<Option<OwnedFd>> {
 }
 
 /// Put the next program in a session of its own (setsid), detached from our terminal and
-/// process group: the host service started in the background by a CLI.
+/// process group, in `/`, with umask 022 and none of our descriptors but stdio: the host
+/// service started in the background by a CLI.
 pub fn new_session(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    cmd.current_dir("/");
+    // SAFETY: setsid, umask and close_range (through cloexec_from: fcntl) are
+    // async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            libc::umask(0o022);
+            let _ = super::cloexec_from(3);
             Ok(())
         });
     }

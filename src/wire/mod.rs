@@ -7,6 +7,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
+/// Longest wait for each part of a request body.
+const BODY_TIME: Duration = Duration::from_secs(10);
+
 /// What a peer may send at most.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -98,8 +101,25 @@ pub fn read_request<S: Read + Timed>(r: &mut BufReader<S>, limits: &Limits) -> R
         headers: parse_headers(lines)?,
         body: Vec::new(),
     };
-    req.body = read_body(r, &req.headers, limits.body_bytes)?;
+    let start = Instant::now();
+    req.body = read_body(&mut Deadline { inner: r, until: start + BODY_TIME * 3 }, &req.headers, limits.body_bytes)?;
     Ok(req)
+}
+
+/// Reads that fail once `until` has passed: a whole body must arrive in time, not just
+/// each piece of it.
+struct Deadline<'a, R> {
+    inner: &'a mut R,
+    until: Instant,
+}
+
+impl<R: Read> Read for Deadline<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if Instant::now() > self.until {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the body took too long"));
+        }
+        self.inner.read(buf)
+    }
 }
 
 fn parse_headers<'a>(lines: impl Iterator<Item = &'a String>) -> Result<Vec<(String, String)>, Error> {
@@ -157,7 +177,9 @@ fn read_head<S: Read + Timed>(r: &mut BufReader<S>, limits: &Limits) -> Result<V
             if lines.is_empty() {
                 continue; // a stray CRLF before the request line
             }
-            r.get_ref().set_timeout(Some(Duration::from_secs(30)))?;
+            // The body (at most 1 MiB) gets one short wait per read; a body trickled a byte
+            // per wait is cut off by the total in `read_request`.
+            r.get_ref().set_timeout(Some(BODY_TIME))?;
             return Ok(lines);
         }
         if lines.len() > limits.headers {
@@ -181,6 +203,7 @@ fn read_body<R: Read>(r: &mut R, headers: &[(String, String)], max: usize) -> Re
     let mut body = vec![0u8; len];
     r.read_exact(&mut body).map_err(|e| match e.kind() {
         std::io::ErrorKind::UnexpectedEof => Error::Malformed("the body is shorter than its Content-Length".into()),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Error::Timeout(BODY_TIME),
         _ => Error::Io(e),
     })?;
     Ok(body)
