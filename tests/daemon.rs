@@ -492,3 +492,47 @@ fn a_client_that_goes_away_takes_its_exec_with_it() {
     assert!(wait_for(Duration::from_secs(10), || !sleeping()), "the command outlived its client");
     env.ok(&["stop", &c]);
 }
+
+#[test]
+fn a_long_stop_can_be_cancelled_and_sigpwr_stops_everything() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let deaf = env.name("deaf");
+    let root = busybox_rootfs(&env.dir.join("src-deaf"));
+    // An init with no SIGPWR handler: as PID 1 it ignores the halt signal.
+    std::fs::remove_file(root.join("sbin/init")).unwrap();
+    std::fs::write(root.join("sbin/init"), "#!/bin/sh\nexec sleep 100000\n").unwrap();
+    std::fs::set_permissions(root.join("sbin/init"), PermissionsExt::from_mode(0o755)).unwrap();
+    env.ok(&["create", &deaf, "--rootfs", root.to_str().unwrap()]);
+    env.ok(&["start", &deaf]);
+    let pid = env.info(&deaf)["pid"].as_i64().unwrap();
+    let (s, op) = api(&env, "PUT", &format!("/1.0/containers/{deaf}/state"), Some(json!({"action": "stop", "timeout": 600})));
+    assert_eq!(s, 202, "{op}");
+    std::thread::sleep(Duration::from_millis(500));
+    let id = op["id"].as_str().unwrap();
+    let (s, v) = api(&env, "GET", &format!("/1.0/operations/{id}"), None);
+    assert_eq!((s, v["status"].as_str()), (200, Some("running")));
+    let t = Instant::now();
+    let (s, v) = api(&env, "DELETE", &format!("/1.0/operations/{id}"), None);
+    assert_eq!(s, 200, "{v}");
+    let done = wait_op(&env, &op);
+    assert!(t.elapsed() < Duration::from_secs(5), "cancel took {:?}", t.elapsed());
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert!(alive(pid), "a cancelled stop leaves the guest running");
+    assert_eq!(api(&env, "DELETE", &format!("/1.0/operations/{id}"), None).0, 409, "finished: nothing to cancel");
+
+    // SIGPWR to the daemon: every container stops (the deaf one killed at its timeout), and
+    // the daemon exits.
+    env.ok(&["config", "set", &deaf, "boot.host_shutdown_timeout=1"]);
+    let other = busybox_container(&env, "pwr");
+    env.ok(&["start", &other]);
+    let daemon = env.daemon_pid().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon), nix::sys::signal::Signal::SIGPWR).unwrap();
+    assert!(wait_for(Duration::from_secs(30), || !alive(daemon as i64)), "the daemon did not exit after SIGPWR");
+    assert!(!alive(pid));
+    assert_eq!(env.status(&deaf), "STOPPED");
+    assert_eq!(env.status(&other), "STOPPED");
+    assert_eq!(env.info(&other)["last_exit"]["reason"], "halt");
+}
