@@ -11,6 +11,22 @@ pub use devices::Rule as DeviceRule;
 pub use resources::{Knob, Resources};
 pub use usage::{Pressure, Usage};
 
+/// A host-wide advisory lock on our parent cgroup. Starts hold it shared from making the
+/// parent until the runtime has made the container's cgroup in it (runc, unlike the
+/// built-in runtime, does not retry when the parent vanishes under it); removing the empty
+/// parent holds it exclusive. Best effort: without a lock file (no writable /run/lock or
+/// /tmp) it is a no-op.
+pub struct ParentLock(#[allow(dead_code)] Option<nix::fcntl::Flock<std::fs::File>>);
+
+impl ParentLock {
+    pub fn take(shared: bool) -> ParentLock {
+        let dir = if Path::new("/run/lock").is_dir() { PathBuf::from("/run/lock") } else { std::env::temp_dir() };
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("sysctr-cgroup-parent.lock"));
+        let arg = if shared { nix::fcntl::FlockArg::LockShared } else { nix::fcntl::FlockArg::LockExclusive };
+        ParentLock(file.ok().and_then(|f| nix::fcntl::Flock::lock(f, arg).ok()))
+    }
+}
+
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -169,9 +185,12 @@ impl Hierarchies {
     }
 
     /// Remove cgroup `rel` (our parent of all containers) in every hierarchy where it has
-    /// no child cgroups and no processes left; in use or absent, it stays.
+    /// no child cgroups and no processes left; in use or absent, it stays. Under the
+    /// exclusive [`ParentLock`]: never while a start (any instance's) is between making the
+    /// parent and its runtime making the container's cgroup in it.
     pub fn remove_if_empty(&self, rel: &str) -> Result<()> {
         let rel = check_rel(rel)?;
+        let _lock = ParentLock::take(false);
         for h in &self.all {
             let dir = h.mount.join(rel);
             match nix::unistd::unlinkat(None, &dir, nix::unistd::UnlinkatFlags::RemoveDir) {

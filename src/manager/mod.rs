@@ -327,7 +327,9 @@ impl Manager {
             .map_err(|source| Error::Io { what: "restrict the run directory", source })?;
         let hier = self.hierarchies()?;
         // The parent the container will live in, made now so its limits are checked
-        // against it (the runtime would make it anyway).
+        // against it (the runtime would make it anyway). Nobody removes it (as empty) until
+        // the runtime has made our cgroup in it: this start is done.
+        let _parent = crate::cgroup::ParentLock::take(true);
         hier.create(crate::oci::CGROUP_PARENT)?;
         let rendered = self.render_limits(&cfg.config, &self.limits_host(hier, name)?)?;
         self.check_supported(hier, crate::oci::CGROUP_PARENT, &rendered.0)?;
