@@ -87,20 +87,28 @@ lxc.log.level = ERROR
 CONF
 
 declare -a L_S C_S C_CP C_LXC L_LXC
+# Each figure starts with nothing left to write back: a copy's dirty pages would
+# otherwise slow whichever command runs next.
+settle() { sync; }
 for i in $(seq "$RUNS"); do
     n=lb-$i
+    settle
     t0=$(now); "$S" launch debian "$n" >/dev/null 2>&1; wait_running "$S" exec "$n" --; t1=$(now)
     L_S+=("$(ms "$t0" "$t1")")
     "$S" delete --force "$n" >/dev/null
+    settle
     t0=$(now); "$S" create "$n" --image debian >/dev/null 2>&1; t1=$(now)
     C_S+=("$(ms "$t0" "$t1")")
     "$S" delete "$n" >/dev/null
+    settle
     t0=$(now); cp -a "$IMG" "$W/cp-$i"; t1=$(now)
     C_CP+=("$(ms "$t0" "$t1")")
     rm -rf "$W/cp-$i"
+    settle
     t0=$(now); lxc-copy -P "$LXCPATH" -n lsrc -N "lx-$i" >/dev/null; t1=$(now)
     C_LXC+=("$(ms "$t0" "$t1")")
     lxc-destroy -P "$LXCPATH" -n "lx-$i" >/dev/null
+    settle
     t0=$(now); lxc-copy -P "$LXCPATH" -n lsrc -N "lx-$i" >/dev/null; lxc-start -P "$LXCPATH" -n "lx-$i"
     wait_running lxc-attach -P "$LXCPATH" -n "lx-$i" --; t1=$(now)
     L_LXC+=("$(ms "$t0" "$t1")")
@@ -114,6 +122,7 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 {
     echo "bench/launch.sh, $(date -u +%F), sysctr $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?') | lxc $(lxc-start --version), $RUNS runs, ms median [min-max]"
     echo "image: Debian 13 from the template, $(du -sh "$IMG" | cut -f1) unpacked, $(find "$IMG" | wc -l) entries; $(df -T "$W" | awk 'NR==2{print $2}')"
+    echo "page cache at the end: $(awk '/^Cached:/{c=$2} /^MemFree:/{f=$2} END{printf "%.1f GiB cached, %.1f GiB free", c/1048576, f/1048576}' /proc/meminfo) (a small cache means clones read the image from disk)"
     printf '%-44s %-18s %-18s %s\n' "" sysctr other "sysctr/other"
     printf '%-44s %-18s %-18s %s\n' "launch to systemd running (vs lxc-copy+start)" "$(stat "${L_S[@]}")" "$(stat "${L_LXC[@]}")" "$(ratio "$(med "${L_S[@]}")" "$(med "${L_LXC[@]}")")"
     printf '%-44s %-18s %-18s %s\n' "rootfs clone: create --image vs cp -a" "$(stat "${C_S[@]}")" "$(stat "${C_CP[@]}")" "$(ratio "$(med "${C_S[@]}")" "$(med "${C_CP[@]}")")"
