@@ -32,59 +32,51 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// `sysctr __network NAME`: a network's dnsmasq supervisor.
 fn hidden_network(args: &[String]) -> i32 {
-    hidden("network", args, |m, name| m.network_supervisor_main(name))
+    hidden(Some("network"), args, |m, name| m.network_supervisor_main(name).map(|()| 0))
 }
 
 /// `sysctr __monitor NAME`: a container's supervisor.
 fn hidden_monitor(args: &[String]) -> i32 {
-    hidden("monitor", args, |m, name| m.monitor_main(name))
+    hidden(Some("monitor"), args, |m, name| m.monitor_main(name).map(|()| 0))
 }
 
 /// `sysctr __exec NAME` (request in $SYSCTR_EXEC_REQUEST): the daemon runs it on a client's
 /// stdio; it joins the container and ends with the command's exit status.
 fn hidden_exec(args: &[String]) -> i32 {
     sysctr::sys::default_sigpipe();
-    let Some(name) = args.first() else { return 2 };
-    let req = match std::env::var("SYSCTR_EXEC_REQUEST").ok().and_then(|r| serde_json::from_str::<sysctr::api::ExecPost>(&r).ok()) {
-        Some(r) => r,
-        None => {
-            eprintln!("Error: no exec request");
-            return 2;
-        }
+    let Some(req) = std::env::var("SYSCTR_EXEC_REQUEST").ok().and_then(|r| serde_json::from_str::<sysctr::api::ExecPost>(&r).ok()) else {
+        eprintln!("Error: no exec request");
+        return 2;
     };
-    match sysctr::manager::Manager::new(sysctr::storage::Paths::from_env()).and_then(|m| m.exec(name, &req)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("Error: {}", chain(&e));
-            1
-        }
-    }
+    hidden(None, args, |m, name| m.exec(name, &req))
 }
 
 /// `sysctr __console NAME ESCAPE replay|live`: attach a client's terminal to the console;
 /// exit 0 when detached, 3 when the console closed.
 fn hidden_console(args: &[String]) -> i32 {
     sysctr::sys::default_sigpipe();
-    let (Some(name), Some(escape)) = (args.first(), args.get(1).and_then(|e| e.parse::<u8>().ok())) else { return 2 };
+    let Some(escape) = args.get(1).and_then(|e| e.parse::<u8>().ok()) else { return 2 };
     let replay = args.get(2).map(String::as_str) == Some("replay");
-    match sysctr::manager::Manager::new(sysctr::storage::Paths::from_env()).and_then(|m| m.console(name, escape, replay)) {
-        Ok(sysctr::manager::Ended::Detached) => 0,
-        Ok(sysctr::manager::Ended::Closed) => sysctr::client::CONSOLE_CLOSED,
-        Err(e) => {
-            eprintln!("Error: {}", chain(&e));
-            1
-        }
-    }
+    hidden(None, args, |m, name| {
+        m.console(name, escape, replay).map(|ended| match ended {
+            sysctr::manager::Ended::Detached => 0,
+            sysctr::manager::Ended::Closed => sysctr::client::CONSOLE_CLOSED,
+        })
+    })
 }
 
-/// Run a helper entry point on `args[0]` (a name); its exit code.
-fn hidden(what: &str, args: &[String], run: impl FnOnce(&sysctr::manager::Manager, &str) -> sysctr::manager::Result<()>) -> i32 {
+/// Run a helper entry point on `args[0]` (a name); its exit code. An error goes to stderr
+/// as `WHAT NAME: ...` in a helper's own log, or as `Error: ...` when stderr is a client's
+/// (`what` None).
+fn hidden(what: Option<&str>, args: &[String], run: impl FnOnce(&sysctr::manager::Manager, &str) -> sysctr::manager::Result<i32>) -> i32 {
     let Some(name) = args.first() else { return 2 };
-    let result = sysctr::manager::Manager::new(sysctr::storage::Paths::from_env()).and_then(|m| run(&m, name));
-    match result {
-        Ok(()) => 0,
+    match sysctr::manager::Manager::new(sysctr::storage::Paths::from_env()).and_then(|m| run(&m, name)) {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("{what} {name}: {}", chain(&e));
+            match what {
+                Some(w) => eprintln!("{w} {name}: {}", chain(&e)),
+                None => eprintln!("Error: {}", chain(&e)),
+            }
             1
         }
     }

@@ -179,11 +179,7 @@ fn guest_that_ignores_the_halt_signal_is_killed_at_the_timeout() {
     }
     let env = Env::new();
     let name = env.name("deaf");
-    let root = busybox_rootfs(&env.dir.join("src"));
-    // An init with no SIGPWR handler: as PID 1 it ignores the signal.
-    std::fs::remove_file(root.join("sbin/init")).unwrap();
-    std::fs::write(root.join("sbin/init"), "#!/bin/sh\nexec sleep 100000\n").unwrap();
-    std::fs::set_permissions(root.join("sbin/init"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let root = deaf_busybox_rootfs(&env.dir.join("src"));
     env.ok(&["create", &name, "--rootfs", root.to_str().unwrap()]);
     env.ok(&["start", &name]);
     let t0 = Instant::now();

@@ -500,11 +500,7 @@ fn a_long_stop_can_be_cancelled_and_sigpwr_stops_everything() {
     }
     let env = Env::new();
     let deaf = env.name("deaf");
-    let root = busybox_rootfs(&env.dir.join("src-deaf"));
-    // An init with no SIGPWR handler: as PID 1 it ignores the halt signal.
-    std::fs::remove_file(root.join("sbin/init")).unwrap();
-    std::fs::write(root.join("sbin/init"), "#!/bin/sh\nexec sleep 100000\n").unwrap();
-    std::fs::set_permissions(root.join("sbin/init"), PermissionsExt::from_mode(0o755)).unwrap();
+    let root = deaf_busybox_rootfs(&env.dir.join("src-deaf"));
     env.ok(&["create", &deaf, "--rootfs", root.to_str().unwrap()]);
     env.ok(&["start", &deaf]);
     let pid = env.info(&deaf)["pid"].as_i64().unwrap();

@@ -43,3 +43,14 @@ fn escape_key(spec: &str) -> Option<u8> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escape_keys_parse() {
+        assert_eq!(super::escape_key("^a"), Some(1));
+        assert_eq!(super::escape_key("b"), Some(2));
+        assert_eq!(super::escape_key("Ctrl-B"), Some(2));
+        assert_eq!(super::escape_key("^1"), None);
+    }
+}

@@ -330,7 +330,7 @@ impl Client {
             let message = serde_json::from_slice::<api::ErrorBody>(&b).map(|e| e.error).unwrap_or_else(|_| String::from_utf8_lossy(&b).into_owned());
             return Err(Error::Api { status, message });
         }
-        crate::sys::signals::send_fds(w.as_fd(), &[0, 1, 2]).map_err(|e| gone(e.to_string()))?;
+        crate::sys::fdpass::send_fds(w.as_fd(), &[0, 1, 2], b"F").map_err(|e| gone(e.to_string()))?;
         let signals = crate::sys::signals::signal_pipe(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGWINCH, libc::SIGUSR1, libc::SIGUSR2])
             .map_err(|e| gone(e.to_string()))?;
         loop {
@@ -388,9 +388,5 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 fn absolute(p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_owned()
-    } else {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_owned())
-    }
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
 }

@@ -29,7 +29,7 @@ fn refuse(out: &mut UnixStream, status: u16, message: &str) {
 /// After 101: the client's three descriptors.
 fn take_stdio(out: &mut UnixStream) -> Option<[OwnedFd; 3]> {
     let _ = out.set_read_timeout(Some(Duration::from_secs(10)));
-    let fds = crate::sys::signals::recv_fds(out.as_fd(), 3).ok()?;
+    let fds = crate::sys::fdpass::recv_fds(out.as_fd(), 3).ok()?;
     let _ = out.set_read_timeout(None);
     let [a, b, c]: [OwnedFd; 3] = fds.try_into().ok()?;
     Some([a, b, c])

@@ -117,24 +117,24 @@ impl Daemon {
         loop {
             std::thread::sleep(Duration::from_millis(500));
             let before = self.generation.load(Ordering::SeqCst);
-            let Ok(list) = self.manager.list() else { continue };
+            let Ok(list) = self.manager.statuses() else { continue };
             let mut k = self.known.lock().unwrap_or_else(|p| p.into_inner());
-            for c in &list {
+            for (name, status) in &list {
                 // Reported by an operation since we looked, or one is at work on it: theirs.
-                if self.ops.holder(&c.name).is_some() || k.get(&c.name).is_some_and(|(_, g)| *g >= before) {
+                if self.ops.holder(name).is_some() || k.get(name).is_some_and(|(_, g)| *g >= before) {
                     continue;
                 }
                 let g = self.generation.fetch_add(1, Ordering::SeqCst);
-                let was = k.insert(c.name.clone(), (c.status, g)).map(|(s, _)| s);
-                let now_up = matches!(c.status, api::Status::Running | api::Status::Frozen);
+                let was = k.insert(name.clone(), (*status, g)).map(|(s, _)| s);
+                let now_up = matches!(status, api::Status::Running | api::Status::Frozen);
                 match was {
-                    Some(w) if w == c.status => {}
-                    Some(api::Status::Running | api::Status::Frozen) if c.status == api::Status::Stopped => self.events.lifecycle("container-stopped", &c.name),
-                    Some(api::Status::Stopped) if now_up => self.events.lifecycle("container-started", &c.name),
+                    Some(w) if w == *status => {}
+                    Some(api::Status::Running | api::Status::Frozen) if *status == api::Status::Stopped => self.events.lifecycle("container-stopped", name),
+                    Some(api::Status::Stopped) if now_up => self.events.lifecycle("container-started", name),
                     _ => {}
                 }
             }
-            k.retain(|n, (_, g)| list.iter().any(|c| &c.name == n) || *g >= before);
+            k.retain(|n, (_, g)| list.iter().any(|(name, _)| name == n) || *g >= before);
         }
     }
 }

@@ -19,7 +19,7 @@ use nix::sys::stat::{FchmodatFlags, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid};
 
-use crate::sys::files::{open_below, set_xattr, Resolve};
+use crate::sys::files::{open_below, Resolve};
 
 /// What an image may hold at most.
 #[derive(Clone, Copy, Debug)]
@@ -430,15 +430,8 @@ impl Meta {
 
     /// Owner first (chown clears set-id bits), then mode, xattrs, times.
     fn apply_fd(&self, fd: BorrowedFd<'_>, name: &str) -> Result<()> {
-        use std::os::fd::AsRawFd;
-        let w = |source| Error::Write { name: name.into(), source };
-        nix::unistd::fchown(fd.as_raw_fd(), Some(Uid::from_raw(self.uid)), Some(Gid::from_raw(self.gid))).map_err(w)?;
-        nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(self.mode)).map_err(w)?;
-        for (k, v) in &self.xattrs {
-            set_xattr(fd, k, v).map_err(w)?;
-        }
         let t = TimeSpec::new(self.mtime, 0);
-        nix::sys::stat::futimens(fd.as_raw_fd(), &t, &t).map_err(w)
+        crate::storage::set_file_meta(fd, self.uid, self.gid, self.mode, &self.xattrs, &t, &t).map_err(|source| Error::Write { name: name.into(), source })
     }
 
     /// For symlinks and FIFOs, by name in their (freshly made, private) directory.

@@ -162,27 +162,14 @@ impl Manager {
     }
 
     fn image_api(&self, store: &Store, r: &Record) -> Result<api::Image> {
-        let aliases = store.aliases()?.into_iter().filter(|(_, fp)| *fp == r.fingerprint).map(|(a, _)| a).collect();
-        Ok(api::Image {
-            fingerprint: r.fingerprint.clone(),
-            aliases,
-            name: r.short_name(),
-            description: r.properties.get("description").cloned().unwrap_or_default(),
-            architecture: r.architecture.clone(),
-            size: r.size(),
-            unpacked_size: r.unpacked_bytes,
-            created: r.created,
-            added: r.added,
-            source: match r.source.kind.as_str() {
-                "import" => "import".into(),
-                k => format!("{k} {}", r.source.name),
-            },
-            names: r.source.names.clone(),
-            properties: r.properties.clone(),
-            requirements: r.requirements.clone(),
-            templates: r.templates.iter().map(|(p, t)| (p.clone(), t.when.clone())).collect(),
-            files: r.files.iter().map(|f| api::ImageFile { name: f.name.clone(), role: f.role.clone(), sha256: f.sha256.clone(), size: f.size }).collect(),
-        })
+        Ok(image_api(&store.aliases()?, r))
+    }
+
+    pub fn image_list(&self) -> Result<Vec<api::Image>> {
+        let store = self.store()?;
+        // The aliases file once for all images.
+        let aliases = store.aliases()?;
+        Ok(store.list()?.iter().map(|r| image_api(&aliases, r)).collect())
     }
 
     fn local_image(&self, store: &Store, name: &str) -> Result<Record> {
@@ -193,11 +180,6 @@ impl Manager {
         let mut hits: Vec<Record> = store.list()?.into_iter().filter(|r| r.source.names.iter().any(|n| n == name) || r.short_name() == name).collect();
         hits.sort_by_key(|r| std::cmp::Reverse((r.created, r.added)));
         hits.into_iter().next().ok_or_else(|| image::Error::NotFound(name.into()).into())
-    }
-
-    pub fn image_list(&self) -> Result<Vec<api::Image>> {
-        let store = self.store()?;
-        store.list()?.iter().map(|r| self.image_api(&store, r)).collect()
     }
 
     pub fn image_info(&self, name: &str) -> Result<api::Image> {
@@ -368,6 +350,30 @@ fn is_meta(p: &Path) -> Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// The API's view of image `r`; `aliases` is the store's whole alias map.
+fn image_api(aliases: &BTreeMap<String, String>, r: &Record) -> api::Image {
+    api::Image {
+        fingerprint: r.fingerprint.clone(),
+        aliases: aliases.iter().filter(|(_, fp)| **fp == r.fingerprint).map(|(a, _)| a.clone()).collect(),
+        name: r.short_name(),
+        description: r.properties.get("description").cloned().unwrap_or_default(),
+        architecture: r.architecture.clone(),
+        size: r.size(),
+        unpacked_size: r.unpacked_bytes,
+        created: r.created,
+        added: r.added,
+        source: match r.source.kind.as_str() {
+            "import" => "import".into(),
+            k => format!("{k} {}", r.source.name),
+        },
+        names: r.source.names.clone(),
+        properties: r.properties.clone(),
+        requirements: r.requirements.clone(),
+        templates: r.templates.iter().map(|(p, t)| (p.clone(), t.when.clone())).collect(),
+        files: r.files.iter().map(|f| api::ImageFile { name: f.name.clone(), role: f.role.clone(), sha256: f.sha256.clone(), size: f.size }).collect(),
+    }
 }
 
 fn copy_in(src: &Path, dst: &Path) -> Result<()> {

@@ -485,6 +485,21 @@ impl Manager {
     }
 
     pub fn list(&self) -> Result<Vec<api::Container>> {
+        let ctx = self.describe_context();
+        self.names()?.iter().map(|n| self.describe(n, &ctx)).collect()
+    }
+
+    /// Every container's status alone: no config, addresses or cgroup use read (the
+    /// daemon's watcher asks twice a second).
+    pub fn statuses(&self) -> Result<Vec<(String, api::Status)>> {
+        Ok(self.names()?.into_iter().map(|n| {
+            let s = self.observe(&n).status();
+            (n, s)
+        }).collect())
+    }
+
+    /// The containers' names, sorted.
+    fn names(&self) -> Result<Vec<String>> {
         let dir = self.paths.containers();
         let mut names: Vec<String> = match std::fs::read_dir(&dir) {
             Ok(rd) => rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect(),
@@ -493,8 +508,7 @@ impl Manager {
         };
         names.retain(|n| validate_name(n).is_ok());
         names.sort();
-        let ctx = self.describe_context();
-        names.iter().map(|n| self.describe(n, &ctx)).collect()
+        Ok(names)
     }
 
     fn describe_context(&self) -> Describe {

@@ -35,16 +35,6 @@ impl Escape {
         Escape { key, pending: false }
     }
 
-    /// Parse `^a`, `a`, `ctrl-a` into the control character.
-    pub fn parse(spec: &str) -> Option<u8> {
-        let s = spec.to_ascii_lowercase();
-        let letter = s.strip_prefix('^').or_else(|| s.strip_prefix("ctrl-")).or_else(|| s.strip_prefix("ctrl+")).unwrap_or(&s);
-        match letter.as_bytes() {
-            [c @ b'a'..=b'z'] => Some(c - b'a' + 1),
-            _ => None,
-        }
-    }
-
     /// Feed keystrokes; what to send, and whether to detach.
     pub fn feed(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
         let mut out = Vec::with_capacity(input.len());
@@ -153,10 +143,6 @@ mod tests {
 
     #[test]
     fn escape_sequences() {
-        assert_eq!(Escape::parse("^a"), Some(1));
-        assert_eq!(Escape::parse("b"), Some(2));
-        assert_eq!(Escape::parse("Ctrl-B"), Some(2));
-        assert_eq!(Escape::parse("^1"), None);
         let mut e = Escape::new(1);
         assert_eq!(e.feed(b"ls\r"), (b"ls\r".to_vec(), false));
         assert_eq!(e.feed(b"x\x01a"), (b"x\x01".to_vec(), false), "^a a is a literal ^a");

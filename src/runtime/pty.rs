@@ -2,13 +2,11 @@
 //! bound over `/dev/console`, its master handed to whoever listens on the console socket
 //! (runc's protocol: one SCM_RIGHTS message carrying the master, the pty name as data).
 
-use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::sys::stat::Mode;
 
 use super::mounts::{mount_at, open_in_root, Kind};
@@ -45,26 +43,11 @@ pub fn setup_console(root: BorrowedFd<'_>, socket: BorrowedFd<'_>) -> Result<Own
 
 /// Send `fd` over the unix socket `socket` with `name` as the message body.
 pub fn send_fd(socket: BorrowedFd<'_>, fd: BorrowedFd<'_>, name: &[u8]) -> Result<()> {
-    let fds = [fd.as_raw_fd()];
-    sendmsg::<()>(socket.as_raw_fd(), &[IoSlice::new(name)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .map_err(|source| Error::Sys { what: "send console fd", path: "console socket".into(), source })?;
-    Ok(())
+    crate::sys::fdpass::send_fds(socket, &[fd.as_raw_fd()], name)
+        .map_err(|source| Error::Sys { what: "send console fd", path: "console socket".into(), source })
 }
 
 /// Receive one descriptor sent with [`send_fd`] (or by runc/crun).
 pub fn recv_fd(socket: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned};
-    let mut buf = [0u8; 4096];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(fd) = fds.first() {
-                // The kernel installed this descriptor in our table for us; it is ours alone.
-                return Ok(crate::sys::own_fd(*fd));
-            }
-        }
-    }
-    Err(nix::Error::EBADMSG)
+    crate::sys::fdpass::recv_fds(socket, 1)?.into_iter().next().ok_or(nix::Error::EBADMSG)
 }

@@ -214,15 +214,20 @@ fn copy_file(sroot: BorrowedFd<'_>, droot: BorrowedFd<'_>, rel: &Path, st: &File
     Ok(reflinked)
 }
 
-/// Owner, then mode (chown clears set-id bits), xattrs, times.
 fn set_meta(fd: BorrowedFd<'_>, st: &FileStat, attrs: &[(String, Vec<u8>)]) -> nix::Result<()> {
-    nix::unistd::fchown(fd.as_raw_fd(), Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)))?;
-    nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(st.st_mode & 0o7777))?;
+    let (a, m) = (TimeSpec::new(st.st_atime, st.st_atime_nsec), TimeSpec::new(st.st_mtime, st.st_mtime_nsec));
+    set_file_meta(fd, st.st_uid, st.st_gid, st.st_mode, attrs, &a, &m)
+}
+
+/// Give the file behind `fd` its owner, then its mode (chown clears set-id bits), xattrs
+/// (file capabilities among them) and times: for clones and unpacked images alike.
+pub fn set_file_meta(fd: BorrowedFd<'_>, uid: u32, gid: u32, mode: u32, attrs: &[(String, Vec<u8>)], atime: &TimeSpec, mtime: &TimeSpec) -> nix::Result<()> {
+    nix::unistd::fchown(fd.as_raw_fd(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
+    nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(mode & 0o7777))?;
     for (k, v) in attrs {
         set_xattr(fd, k, v)?;
     }
-    let (a, m) = (TimeSpec::new(st.st_atime, st.st_atime_nsec), TimeSpec::new(st.st_mtime, st.st_mtime_nsec));
-    nix::sys::stat::futimens(fd.as_raw_fd(), &a, &m)
+    nix::sys::stat::futimens(fd.as_raw_fd(), atime, mtime)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ mod name;
 mod paths;
 mod remove;
 
-pub use clone::{clone_tree, Error as CloneError, Stats as CloneStats};
+pub use clone::{clone_tree, set_file_meta, Error as CloneError, Stats as CloneStats};
 pub use config::{find_key, known_key, validate_key, ContainerConfig, HostConfig, ImageRef, KEYS};
 pub use limits::Limits;
 pub use lock::Lock;

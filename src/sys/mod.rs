@@ -119,6 +119,7 @@ pub fn loopback_up() -> nix::Result<()> {
 }
 pub mod mountinfo;
 pub mod cancel;
+pub mod fdpass;
 pub mod files;
 pub mod signals;
 

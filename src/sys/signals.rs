@@ -1,12 +1,8 @@
 //! Signals as readable bytes (a self-pipe), for loops that poll sockets and must also see
-//! SIGTERM or a SIGWINCH; and fd passing over unix sockets.
+//! SIGTERM or a SIGWINCH; and a detached session for a background service.
 
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicI32, Ordering};
-
-use nix::errno::Errno;
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 
 static PIPE_WR: AtomicI32 = AtomicI32::new(-1);
 
@@ -62,34 +58,4 @@ pub fn new_session(cmd: &mut std::process::Command) {
             Ok(())
         });
     }
-}
-
-/// Send `fds` with a one-byte message over a unix stream socket.
-pub fn send_fds(sock: BorrowedFd<'_>, fds: &[RawFd]) -> nix::Result<()> {
-    let cmsg = [ControlMessage::ScmRights(fds)];
-    sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(b"F")], &cmsg, MsgFlags::empty(), None).map(drop)
-}
-
-/// Receive up to `max` descriptors sent with [`send_fds`].
-pub fn recv_fds(sock: BorrowedFd<'_>, max: usize) -> nix::Result<Vec<OwnedFd>> {
-    let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([RawFd; 8]);
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
-    if msg.bytes == 0 {
-        return Err(Errno::ECONNRESET);
-    }
-    let mut out = Vec::new();
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            for fd in fds {
-                // SAFETY: the kernel just installed this descriptor for us; nothing else owns it.
-                out.push(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-    }
-    if out.len() > max {
-        return Err(Errno::E2BIG);
-    }
-    Ok(out)
 }

@@ -265,6 +265,16 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     root
 }
 
+/// A busybox rootfs (in `dir/rootfs`) whose init has no SIGPWR handler: as PID 1 it
+/// ignores the halt signal, so only a kill stops it.
+pub fn deaf_busybox_rootfs(dir: &Path) -> PathBuf {
+    let root = busybox_rootfs(dir);
+    std::fs::remove_file(root.join("sbin/init")).unwrap();
+    std::fs::write(root.join("sbin/init"), "#!/bin/sh\nexec sleep 100000\n").unwrap();
+    std::fs::set_permissions(root.join("sbin/init"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    root
+}
+
 /// A running busybox container named `base-<tag>` with the probe binary at `/probe`.
 pub fn running_busybox_with_probe(env: &Env, base: &str) -> String {
     let name = env.name(base);
