@@ -36,9 +36,17 @@ fn pids_of(env: &Env, name: &str) -> Vec<i64> {
 }
 
 fn new_busybox(env: &Env, base: &str) -> String {
+    new_busybox_cfg(env, base, &[])
+}
+
+fn new_busybox_cfg(env: &Env, base: &str, config: &[&str]) -> String {
     let name = env.name(base);
     let root = busybox_rootfs(&env.dir.join("src"));
-    env.ok(&["create", &name, "--rootfs", root.to_str().unwrap()]);
+    let mut args = vec!["create", name.as_str(), "--rootfs", root.to_str().unwrap()];
+    for c in config {
+        args.extend(["-c", c]);
+    }
+    env.ok(&args);
     name
 }
 
@@ -100,18 +108,31 @@ fn exec_joins_the_container_and_propagates_the_exit_status() {
 
 #[test]
 fn probe_inside_sees_a_proper_system_container() {
-    if !require_root() {
-        return;
+    if require_root() {
+        probe_checks("probe", &[]);
     }
+}
+
+#[test]
+fn probe_inside_sees_a_proper_privileged_container() {
+    if require_root() {
+        probe_checks("probep", &["security.privileged=true"]);
+    }
+}
+
+/// What the probe sees inside; unprivileged (the default) or as `config` says.
+fn probe_checks(base: &str, config: &[&str]) {
+    let privileged = config.contains(&"security.privileged=true");
     let env = Env::new();
-    let name = running_busybox_with_probe(&env, "probe");
+    let name = running_busybox_with_probe_cfg(&env, base, config);
     let (code, out) = env.exec(&name, &["/probe"]);
     assert_eq!(code, 0, "{out}");
     let p: serde_json::Value = serde_json::from_str(&out).unwrap();
 
     assert_eq!(p["hostname"], name.as_str());
     assert_eq!(p["pid1_cmdline"], "init", "busybox init is PID 1");
-    assert_eq!(p["proc_sys"], "read-only");
+    // Read-only (its mount, checked below); unprivileged, its files are the host root's too.
+    assert_eq!(p["proc_sys"], if privileged { "read-only" } else { "denied" });
     assert_eq!(p["sys"], "read-only");
     assert_eq!(p["pid1_fds"], serde_json::json!([0, 1, 2]), "init starts with stdio only");
     let ignored = u64::from_str_radix(p["pid1_sigign"].as_str().unwrap(), 16).unwrap();
@@ -267,14 +288,15 @@ fn monitor_killed_container_keeps_running_and_stop_cleans_up() {
 }
 
 /// The device allow-list holds on both host layouts (v1 `devices` controller, or an eBPF
-/// program on v2): root in the container may mknod any node, but only open allowed ones.
+/// program on v2): root in a privileged container may mknod any node, but only open
+/// allowed ones. (Unprivileged, mknod itself is refused: tests/security.rs.)
 #[test]
 fn device_cgroup_denies_host_devices() {
     if !require_root() {
         return;
     }
     let env = Env::new();
-    let name = new_busybox(&env, "dev");
+    let name = new_busybox_cfg(&env, "dev", &["security.privileged=true"]);
     env.ok(&["start", &name]);
     let (code, out) = env.exec(&name, &["sh", "-c", "mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem 2>&1; echo rc=$?"]);
     assert_eq!(code, 0);

@@ -46,6 +46,12 @@ pub struct Container {
     pub monitor_pid: Option<i32>,
     pub monitor_alive: bool,
     pub runtime: String,
+    /// No user namespace: root inside is root on the host (`security.privileged`).
+    #[serde(default)]
+    pub privileged: bool,
+    /// The host ids its user namespace maps, while it runs unprivileged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idmap: Option<IdMap>,
     /// Seconds since the epoch.
     pub created: u64,
     pub started: Option<u64>,
@@ -68,6 +74,14 @@ pub struct Container {
     /// Why the container's configuration cannot be used (a hand edit gone wrong).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Container ids 0..size are host uids uid.. and gids gid.. .
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMap {
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u32,
 }
 
 /// Resource use of a running container. `None`: the host does not account it.

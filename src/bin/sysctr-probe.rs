@@ -67,11 +67,13 @@ fn mounts() -> Vec<Value> {
         .collect()
 }
 
-/// Whether a write under `dir` is refused as read-only (EROFS) or allowed.
+/// Whether a write under `dir` is refused as read-only (EROFS), refused by permission
+/// (EACCES: the file belongs to the host's root), or allowed.
 fn write_result(path: &str) -> String {
     match std::fs::OpenOptions::new().write(true).open(path) {
         Ok(_) => "writable".into(),
         Err(e) if e.raw_os_error() == Some(libc::EROFS) => "read-only".into(),
+        Err(e) if e.raw_os_error() == Some(libc::EACCES) => "denied".into(),
         Err(e) => format!("error: {e}"),
     }
 }

@@ -184,6 +184,28 @@ impl Hierarchies {
         Ok(())
     }
 
+    /// Hand cgroup `rel`'s cgroup2 directory (what the guest sees at `/sys/fs/cgroup`) to
+    /// the host ids of a user namespace's root, as systemd's `Delegate=` does: the guest's
+    /// init may make, fill and remove cgroups below it. Its own limit files stay the
+    /// host's, so the guest cannot raise them.
+    pub fn delegate(&self, rel: &str, uid: u32, gid: u32) -> Result<()> {
+        let rel = check_rel(rel)?;
+        let Some(h) = self.unified() else { return Ok(()) };
+        let dir = h.mount.join(rel);
+        let own = |p: &Path| {
+            std::os::unix::fs::lchown(p, Some(uid), Some(gid))
+                .map_err(|source| Error::WriteFile { path: p.to_owned(), value: format!("owner {uid}:{gid}"), source })
+        };
+        own(&dir)?;
+        for f in ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control"] {
+            let p = dir.join(f);
+            if p.exists() {
+                own(&p)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Remove cgroup `rel` (our parent of all containers) in every hierarchy where it has
     /// no child cgroups and no processes left; in use or absent, it stays. Under the
     /// exclusive [`ParentLock`]: never while a start (any instance's) is between making the

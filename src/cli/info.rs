@@ -28,6 +28,18 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
     println!("Name: {}", c.name);
     println!("Status: {}", c.status);
     println!("Runtime: {}", c.runtime);
+    match (c.privileged, &c.idmap) {
+        (true, _) => println!("Security: privileged (root inside is root on the host)"),
+        (false, Some(m)) => println!(
+            "Security: unprivileged, ids 0-{} are host uids {}-{} and gids {}-{}",
+            m.size - 1,
+            m.uid,
+            m.uid + (m.size - 1),
+            m.gid,
+            m.gid + (m.size - 1)
+        ),
+        (false, None) => println!("Security: unprivileged (its id map is chosen at start)"),
+    }
     println!("Created: {} ago", super::age(c.created));
     if let Some(p) = c.pid {
         println!("Init PID: {p}");

@@ -17,7 +17,7 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&all)?),
         Format::Table => {
-            let rows: Vec<[String; 10]> = all
+            let rows: Vec<[String; 11]> = all
                 .iter()
                 .map(|c| {
                     let u = c.usage.as_ref();
@@ -35,11 +35,12 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
                         u.and_then(|u| u.memory).map(super::size).unwrap_or_else(dash),
                         u.and_then(|u| u.pids).map(|p| p.to_string()).unwrap_or_else(dash),
                         c.runtime.clone(),
+                        if c.privileged { "privileged".into() } else { "unpriv".into() },
                         c.started.map(super::age).unwrap_or_else(dash),
                     ]
                 })
                 .collect();
-            print!("{}", table(["NAME", "STATE", "PID", "IPV4", "IMAGE", "CPU", "MEM", "PIDS", "RUNTIME", "UPTIME"], &rows));
+            print!("{}", table(["NAME", "STATE", "PID", "IPV4", "IMAGE", "CPU", "MEM", "PIDS", "RUNTIME", "SECURITY", "UPTIME"], &rows));
         }
     }
     Ok(0)

@@ -197,6 +197,8 @@ mod tests {
             monitor_pid: None,
             monitor_alive: false,
             runtime: "builtin".into(),
+            privileged: false,
+            idmap: None,
             created: 0,
             started: None,
             restarts: 0,

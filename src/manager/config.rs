@@ -93,14 +93,22 @@ impl Manager {
 
     /// The bundle's `config.json` for `config` with its rendered `limits`; warnings worth
     /// showing.
-    pub(super) fn write_bundle(&self, name: &str, config: &BTreeMap<String, String>, limits: &Rendered, v2: bool) -> Result<Vec<String>> {
+    pub(super) fn write_bundle(
+        &self,
+        name: &str,
+        config: &BTreeMap<String, String>,
+        limits: &Rendered,
+        v2: bool,
+        idmap: Option<super::security::IdMapping>,
+    ) -> Result<Vec<String>> {
         let (res, nofile) = limits;
         let nofile = *nofile;
         let resources = res.to_oci(v2).map_err(Error::Invalid)?;
         let host_caps = crate::oci::host_bounding_caps()?;
         let init = vec!["/sbin/init".to_owned()];
         let cfg = ContainerConfig { created: 0, config: config.clone(), image: None };
-        let (spec, warnings) = crate::oci::spec(&crate::oci::Input {
+        let deny = super::security::denied_syscalls(config);
+        let (mut spec, warnings) = crate::oci::spec(&crate::oci::Input {
             name,
             rootfs: &self.paths.rootfs(name),
             init: &init,
@@ -108,7 +116,16 @@ impl Manager {
             host_caps: &host_caps,
             resources,
             nofile,
+            idmap: idmap.map(|m| (m.uid, m.gid, m.size)),
+            deny_forced_umount: config.get("security.syscalls.deny_default").map(|v| v == "true").unwrap_or(true),
+            deny_syscalls: deny,
         })?;
+        // The rootfs keeps its on-disk owners; the built-in runtime idmaps it.
+        if idmap.is_some() {
+            let mut a = spec.annotations().clone().unwrap_or_default();
+            a.insert(crate::runtime::IDMAP_ROOTFS.to_owned(), "true".to_owned());
+            spec.set_annotations(Some(a));
+        }
         crate::oci::write_bundle(&spec, &self.paths.bundle(name))?;
         Ok(warnings)
     }
@@ -149,6 +166,7 @@ impl Manager {
         let applied = self.applied(name).unwrap_or_else(|| old.config.clone());
         let effective = live_merge(&applied, &new.config);
         let cg = cgroup_rel(name);
+        let idmap = self.running_idmap(name);
         if effective != applied {
             let rendered = self.render_limits(&effective, &host)?;
             self.check_supported(hier, &cg, &rendered.0)?;
@@ -160,9 +178,9 @@ impl Manager {
             });
             hier.apply(&cg, &rendered.0)?;
             // A guest reboot re-creates the container from the bundle: keep it in step.
-            self.write_bundle(name, &effective, &rendered, v2)?;
+            self.write_bundle(name, &effective, &rendered, v2, idmap)?;
             revert.add(|| {
-                let _ = self.write_bundle(name, &applied, &old_rendered, v2);
+                let _ = self.write_bundle(name, &applied, &old_rendered, v2, idmap);
             });
             self.record_applied(name, &effective)?;
             new.save(&self.paths.container_config(name))?;

@@ -6,6 +6,7 @@ mod image;
 mod limits;
 mod net;
 mod revert;
+mod security;
 
 pub use crate::monitor::attach::{Ended, Escape};
 pub use revert::Revert;
@@ -313,7 +314,14 @@ impl Manager {
         let runtime = self.current_runtime(name, &obs)?;
         self.cleanup(name, &runtime)?;
         // A bad runtime choice or host config fails here, not later in the monitor.
-        self.runtime(name, &cfg)?;
+        let chosen = self.runtime(name, &cfg)?;
+        let (idmap, _idmap_lock) = self.choose_idmap(name, &cfg.config)?;
+        if idmap.is_some() && chosen.argv.get(1).map(String::as_str) != Some("oci") {
+            return Err(Error::Invalid(format!(
+                "{name} is unprivileged, and {} cannot show its rootfs through an idmapped mount; run it with the built-in runtime (unset runtime), or set security.privileged=true",
+                chosen.argv[0]
+            )));
+        }
         let mut warnings = raise_inotify_limit();
         let rootfs = self.paths.rootfs(name);
         if !std::fs::symlink_metadata(&rootfs).map(|m| m.is_dir()).unwrap_or(false) {
@@ -333,7 +341,13 @@ impl Manager {
         hier.create(crate::oci::CGROUP_PARENT)?;
         let rendered = self.render_limits(&cfg.config, &self.limits_host(hier, name)?)?;
         self.check_supported(hier, crate::oci::CGROUP_PARENT, &rendered.0)?;
-        warnings.extend(self.write_bundle(name, &cfg.config, &rendered, hier.is_pure_v2())?);
+        warnings.extend(self.write_bundle(name, &cfg.config, &rendered, hier.is_pure_v2(), idmap)?);
+        match idmap {
+            Some(m) => storage::write_volatile(&run.join(security::IDMAP_FILE), &serde_json::to_vec(&m).expect("an id map serialises"))?,
+            None => {
+                let _ = std::fs::remove_file(run.join(security::IDMAP_FILE));
+            }
+        }
         // Networks up and addresses reserved; the monitor wires the NICs at each boot.
         let (nics, w) = self.prepare_nics(name, &cfg)?;
         warnings.extend(w);
@@ -452,7 +466,7 @@ impl Manager {
         }
         // The last container gone: no empty `sysctr` parent stays behind.
         hier.remove_if_empty(crate::oci::CGROUP_PARENT)?;
-        for f in ["monitor.json", "monitor.sock", "console.sock", "stopping", "init.pid", "applied.json", monitor::NICS] {
+        for f in ["monitor.json", "monitor.sock", "console.sock", "stopping", "init.pid", "applied.json", monitor::NICS, security::IDMAP_FILE] {
             let _ = std::fs::remove_file(run.join(f));
         }
         Ok(())
@@ -547,6 +561,8 @@ impl Manager {
             monitor_pid: obs.monitor.as_ref().filter(|_| status != api::Status::Stopped).map(|m| m.monitor_pid),
             monitor_alive: obs.monitor_alive,
             runtime,
+            privileged: security::privileged(&cfg.config),
+            idmap: self.running_idmap(name).filter(|_| running).map(|m| api::IdMap { uid: m.uid, gid: m.gid, size: m.size }),
             created: cfg.created,
             started: obs.monitor.as_ref().filter(|_| running).map(|m| m.started),
             restarts: obs.monitor.as_ref().map(|m| m.restarts).unwrap_or(0),
@@ -591,8 +607,17 @@ impl Manager {
             cwd: req.cwd.clone(),
             tty: req.interactive,
             term: req.term.clone().or_else(|| std::env::var("TERM").ok()).filter(|_| req.interactive),
+            seccomp: self.running_seccomp(name)?,
         };
         Ok(crate::runtime::nsenter::enter(Pid::from_raw(mon.init_pid), mon.init_start_time, &nreq, &self.paths.cgroup_root)?)
+    }
+
+    /// The seccomp filter the running container was started with (its bundle's).
+    fn running_seccomp(&self, name: &str) -> Result<Option<oci_spec::runtime::LinuxSeccomp>> {
+        let path = self.paths.bundle(name).join("config.json");
+        let spec = oci_spec::runtime::Spec::load(&path)
+            .map_err(|e| Error::Io { what: "read the running container's bundle", source: std::io::Error::other(e.to_string()) })?;
+        Ok(spec.linux().as_ref().and_then(|l| l.seccomp().clone()))
     }
 
     /// Attach this terminal to a running container's console until the viewer detaches or

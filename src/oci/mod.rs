@@ -5,6 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
+    Arch, LinuxIdMappingBuilder, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArgBuilder, LinuxSeccompBuilder,
+    LinuxSeccompOperator, LinuxSyscallBuilder,
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup,
     LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources, PosixRlimitBuilder, PosixRlimitType,
     LinuxNamespaceBuilder, LinuxNamespaceType, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
@@ -111,6 +113,13 @@ pub struct Input<'a> {
     pub resources: LinuxResources,
     /// RLIMIT_NOFILE of init, soft and hard.
     pub nofile: Option<u64>,
+    /// A user namespace mapping container ids 0..size to host (uid, gid, size) on; None:
+    /// privileged, the host's own ids.
+    pub idmap: Option<(u32, u32, u32)>,
+    /// Syscalls the seccomp filter denies with EPERM.
+    pub deny_syscalls: Vec<String>,
+    /// Refuse umount2 with MNT_FORCE too.
+    pub deny_forced_umount: bool,
 }
 
 /// The spec, and the warnings worth telling the admin (capabilities the host lacks).
@@ -159,21 +168,33 @@ pub fn spec(input: &Input<'_>) -> Result<(Spec, Vec<String>)> {
         )
         .build()
         .map_err(Error::Build)?;
-    let namespaces = [
+    let mut namespaces = vec![
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Network,
         LinuxNamespaceType::Ipc,
         LinuxNamespaceType::Uts,
         LinuxNamespaceType::Mount,
         LinuxNamespaceType::Cgroup,
-    ]
+    ];
+    if input.idmap.is_some() {
+        namespaces.push(LinuxNamespaceType::User);
+    }
+    let namespaces = namespaces
     .into_iter()
     .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
     .collect::<Result<Vec<_>, _>>()
     .map_err(Error::Build)?;
     let mut resources = input.resources.clone();
     resources.set_devices(Some(device_rules()?));
-    let linux = LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default();
+    if let Some((uid, gid, size)) = input.idmap {
+        let map = |host: u32| LinuxIdMappingBuilder::default().container_id(0u32).host_id(host).size(size).build();
+        linux = linux.uid_mappings(vec![map(uid).map_err(Error::Build)?]).gid_mappings(vec![map(gid).map_err(Error::Build)?]);
+    }
+    if let Some(sc) = seccomp(&input.deny_syscalls, input.deny_forced_umount)? {
+        linux = linux.seccomp(sc);
+    }
+    let linux = linux
         .namespaces(namespaces)
         .resources(resources)
         .devices(devices()?)
@@ -193,6 +214,49 @@ pub fn spec(input: &Input<'_>) -> Result<(Spec, Vec<String>)> {
         .build()
         .map_err(Error::Build)?;
     Ok((spec, warnings))
+}
+
+/// A denylist profile: everything allowed but `deny` (and forced unmounts), EPERM.
+fn seccomp(deny: &[String], forced_umount: bool) -> Result<Option<LinuxSeccomp>> {
+    let mut rules = Vec::new();
+    if !deny.is_empty() {
+        rules.push(
+            LinuxSyscallBuilder::default()
+                .names(deny.to_vec())
+                .action(LinuxSeccompAction::ScmpActErrno)
+                .errno_ret(libc::EPERM as u32)
+                .build()
+                .map_err(Error::Build)?,
+        );
+    }
+    if forced_umount {
+        let force = libc::MNT_FORCE as u64;
+        rules.push(
+            LinuxSyscallBuilder::default()
+                .names(vec!["umount2".to_owned()])
+                .action(LinuxSeccompAction::ScmpActErrno)
+                .errno_ret(libc::EPERM as u32)
+                .args(vec![LinuxSeccompArgBuilder::default()
+                    .index(1usize)
+                    .value(force)
+                    .value_two(force)
+                    .op(LinuxSeccompOperator::ScmpCmpMaskedEq)
+                    .build()
+                    .map_err(Error::Build)?])
+                .build()
+                .map_err(Error::Build)?,
+        );
+    }
+    if rules.is_empty() {
+        return Ok(None);
+    }
+    let sc = LinuxSeccompBuilder::default()
+        .default_action(LinuxSeccompAction::ScmpActAllow)
+        .architectures(vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32, Arch::ScmpArchAarch64])
+        .syscalls(rules)
+        .build()
+        .map_err(Error::Build)?;
+    Ok(Some(sc))
 }
 
 fn mounts() -> Result<Vec<Mount>> {
@@ -281,6 +345,9 @@ mod tests {
             host_caps: &host,
             resources: Default::default(),
             nofile: Some(4096),
+            idmap: None,
+            deny_syscalls: vec![],
+            deny_forced_umount: false,
         })
         .unwrap();
         assert!(warnings.is_empty());
@@ -315,12 +382,44 @@ mod tests {
                 host_caps: &host,
                 resources: Default::default(),
                 nofile: None,
+                idmap: None,
+                deny_syscalls: vec![],
+                deny_forced_umount: false,
             })
             .unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("CAP_SYS_RESOURCE"));
         let bnd = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap().bounding().clone().unwrap();
         assert!(!bnd.contains(&Capability::SysResource));
+    }
+
+    #[test]
+    fn unprivileged_spec_has_a_user_namespace_and_a_denylist() {
+        let host = all_caps();
+        let init = vec!["/sbin/init".to_owned()];
+        let (spec, _) = spec(&Input {
+            name: "u",
+            rootfs: Path::new("/r"),
+            init: &init,
+            environment: vec![],
+            host_caps: &host,
+            resources: Default::default(),
+            nofile: None,
+            idmap: Some((1_000_000, 1_000_000, 65536)),
+            deny_syscalls: vec!["kexec_load".into(), "init_module".into()],
+            deny_forced_umount: true,
+        })
+        .unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        assert!(linux.namespaces().as_ref().unwrap().iter().any(|n| n.typ() == LinuxNamespaceType::User));
+        let m = &linux.uid_mappings().as_ref().unwrap()[0];
+        assert_eq!((m.container_id(), m.host_id(), m.size()), (0, 1_000_000, 65536));
+        let sc = linux.seccomp().as_ref().unwrap();
+        assert_eq!(sc.default_action(), LinuxSeccompAction::ScmpActAllow);
+        let rules = sc.syscalls().as_ref().unwrap();
+        assert_eq!(rules[0].names(), &["kexec_load", "init_module"]);
+        assert_eq!(rules[1].names(), &["umount2"]);
+        assert_eq!(rules[1].args().as_ref().unwrap()[0].value(), libc::MNT_FORCE as u64);
     }
 
     #[test]

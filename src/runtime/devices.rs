@@ -62,3 +62,31 @@ pub fn symlinks(root: BorrowedFd<'_>) -> Result<()> {
     }
     Ok(())
 }
+
+/// The host's node for `dev` (same path), for a user-namespaced container that cannot
+/// mknod: it must be the device the spec names.
+pub fn open_host_node(dev: &LinuxDevice) -> Result<std::os::fd::OwnedFd> {
+    let path = dev.path();
+    let fd = crate::sys::openat(None, path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|source| Error::Sys { what: "open the host's device node", path: path.clone(), source })?;
+    let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(|source| Error::Sys { what: "stat", path: path.clone(), source })?;
+    let want = makedev(dev.major() as u64, dev.minor() as u64);
+    let is_dev = matches!(st.st_mode & libc::S_IFMT, libc::S_IFCHR | libc::S_IFBLK);
+    if !is_dev || st.st_rdev != want {
+        return Err(Error::Spec(format!("the host's {} is not device {}:{}; a user-namespaced container binds the host's node", path.display(), dev.major(), dev.minor())));
+    }
+    Ok(fd)
+}
+
+/// Bind the host's `node` over an empty file at the device's path below `root`.
+pub fn bind(root: BorrowedFd<'_>, dev: &LinuxDevice, node: BorrowedFd<'_>) -> Result<()> {
+    let target = open_in_root(root, dev.path(), Kind::File)?;
+    super::mounts::mount_at(
+        Some(&super::mounts::fd_path(node)),
+        std::os::fd::AsFd::as_fd(&target),
+        None,
+        nix::mount::MsFlags::MS_BIND,
+        None,
+        dev.path(),
+    )
+}

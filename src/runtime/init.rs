@@ -15,6 +15,7 @@ use nix::sys::stat::{umask, Mode};
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 
 use super::mounts::{mount_at, open_in_root, parse_options, Kind};
+use super::userns::IdMap;
 use super::{devices, pty, Error, Result};
 
 pub struct Context<'a> {
@@ -27,6 +28,9 @@ pub struct Context<'a> {
     /// The parent moves us into the container's cgroups (while we set up mounts) and says
     /// `joined` on the sync socket; we must wait for that before our cgroup namespace.
     pub wait_for_cgroup: bool,
+    /// Cloned into a new user namespace with these maps: the parent writes them (and sends
+    /// the idmapped rootfs) and says `mapped`; init then becomes the guest's root.
+    pub userns: Option<&'a IdMap>,
 }
 
 /// Run the checklist, report to the parent, wait for `start`, exec. Returns only on error.
@@ -48,10 +52,18 @@ fn prepare(ctx: &Context<'_>, sync: &mut UnixStream) -> Result<Option<OwnedFd>> 
     let linux = spec.linux().as_ref().ok_or_else(|| Error::Spec("no linux section".into()))?;
     let process = spec.process().as_ref().ok_or_else(|| Error::Spec("no process".into()))?;
 
+    // In a user namespace, nothing can be done before the parent has written its maps.
+    let tree = match ctx.userns {
+        Some(_) => wait_for_maps(spec, sync)?,
+        None => None,
+    };
+
     // Namespaces first: every mount and name below must land in the container's own. The
     // pid namespace was entered by the parent (it applies to children only); the cgroup
     // namespace waits until we stand in the container's cgroups (it is rooted there).
-    let (new_net, new_cgroup_ns) = enter_namespaces(spec)?;
+    // With a user namespace, the others it owns came with the clone.
+    let cloned = ctx.userns.map(|_| super::userns::clone_flags(spec)).unwrap_or(CloneFlags::empty());
+    let (new_net, new_cgroup_ns) = enter_namespaces(spec, cloned)?;
 
     // Device nodes get exactly the spec's modes.
     umask(Mode::empty());
@@ -60,28 +72,52 @@ fn prepare(ctx: &Context<'_>, sync: &mut UnixStream) -> Result<Option<OwnedFd>> 
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
         .map_err(|e| Error::Mount { target: "/".into(), source_path: None, source: e })?;
 
-    // pivot_root needs the new root to be a mount point of its own.
-    mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| Error::Mount { target: ctx.rootfs.to_owned(), source_path: None, source: e })?;
-    let root = crate::sys::openat(
-        None,
-        ctx.rootfs,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|source| Error::Sys { what: "open rootfs", path: ctx.rootfs.to_owned(), source })?;
+    // pivot_root needs the new root to be a mount point of its own: the idmapped view of
+    // the rootfs the parent made, or a plain bind of it.
+    let open_rootfs = || {
+        crate::sys::openat(None, ctx.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|source| Error::Sys { what: "open rootfs", path: ctx.rootfs.to_owned(), source })
+    };
+    let root = match tree {
+        Some(tree) => {
+            crate::sys::mountapi::move_mount_onto(tree.as_fd(), open_rootfs()?.as_fd())
+                .map_err(|e| Error::Mount { target: ctx.rootfs.to_owned(), source_path: None, source: e })?;
+            tree
+        }
+        None => {
+            mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .map_err(|e| Error::Mount { target: ctx.rootfs.to_owned(), source_path: None, source: e })?;
+            open_rootfs()?
+        }
+    };
+
+    // What the guest's root could not reach on the host: bind sources and, in a user
+    // namespace (no mknod there), the host's device nodes, opened now.
+    let sources = spec.mounts().iter().flatten().map(|m| bind_source(m, ctx.bundle)).collect::<Result<Vec<_>>>()?;
+    let host_nodes = match ctx.userns {
+        Some(_) => linux.devices().iter().flatten().map(devices::open_host_node).collect::<Result<Vec<_>>>()?,
+        None => vec![],
+    };
+    // From here on, in a user namespace, we are the guest's root: what we create in its
+    // filesystems is its root's, and the host's private paths are out of reach.
+    if ctx.userns.is_some() {
+        become_root()?;
+    }
 
     // The spec's mounts, in order (proc, dev, devpts, ..., sys, run), but for the cgroup
     // view, which needs our cgroup namespace: it comes last (nothing is mounted below it).
-    let (cgroup_mounts, mounts): (Vec<&Mount>, Vec<&Mount>) =
-        spec.mounts().iter().flatten().partition(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
-    for m in mounts {
-        mount_one(root.as_fd(), m, ctx.bundle)?;
+    let (cgroup_mounts, mounts): (Vec<(&Mount, &Option<OwnedFd>)>, Vec<_>) =
+        spec.mounts().iter().flatten().zip(&sources).partition(|(m, _)| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
+    for (m, src) in mounts {
+        mount_one(root.as_fd(), m, src.as_ref())?;
     }
 
     // Device nodes after /dev is our tmpfs, so the image's own /dev never gets them.
-    for dev in linux.devices().iter().flatten() {
-        devices::create(root.as_fd(), dev)?;
+    for (i, dev) in linux.devices().iter().flatten().enumerate() {
+        match host_nodes.get(i) {
+            Some(node) => devices::bind(root.as_fd(), dev, node.as_fd())?,
+            None => devices::create(root.as_fd(), dev)?,
+        }
     }
     devices::symlinks(root.as_fd())?;
 
@@ -110,8 +146,8 @@ fn prepare(ctx: &Context<'_>, sync: &mut UnixStream) -> Result<Option<OwnedFd>> 
     if new_cgroup_ns {
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|source| Error::Sys { what: "unshare", path: "cgroup".into(), source })?;
     }
-    for m in cgroup_mounts {
-        mount_one(root.as_fd(), m, ctx.bundle)?;
+    for (m, src) in cgroup_mounts {
+        mount_one(root.as_fd(), m, src.as_ref())?;
     }
 
     // A fresh network namespace has lo down; every init expects 127.0.0.1 to answer.
@@ -123,7 +159,7 @@ fn prepare(ctx: &Context<'_>, sync: &mut UnixStream) -> Result<Option<OwnedFd>> 
     }
 
     // pivot_root last among the mount steps: afterwards the host's tree is detached and gone.
-    pivot_root(ctx.rootfs)?;
+    pivot_root(root.as_fd(), ctx.rootfs)?;
 
     for rl in process.rlimits().iter().flatten() {
         set_rlimit(rl)?;
@@ -137,6 +173,9 @@ fn prepare(ctx: &Context<'_>, sync: &mut UnixStream) -> Result<Option<OwnedFd>> 
         nix::sys::prctl::set_no_new_privs().map_err(|source| Error::Sys { what: "no_new_privs", path: "/".into(), source })?;
     }
     umask(Mode::from_bits_truncate(0o022));
+    if let Some(sc) = linux.seccomp() {
+        super::seccomp::install(sc)?;
+    }
     nix::unistd::chdir(process.cwd()).map_err(|source| Error::Sys { what: "chdir", path: process.cwd().clone(), source })?;
 
     // The console becomes init's controlling terminal and stdio, as on a real machine.
@@ -173,7 +212,7 @@ fn wait_for_line(sync: &mut UnixStream, want: &str) -> Result<()> {
 /// Unshare (or join, when the spec gives a path) every namespace but pid, and but a new
 /// cgroup namespace, which the caller unshares once in the container's cgroups. Returns
 /// whether a new network namespace was made, and whether a new cgroup namespace is due.
-fn enter_namespaces(spec: &Spec) -> Result<(bool, bool)> {
+fn enter_namespaces(spec: &Spec, cloned: CloneFlags) -> Result<(bool, bool)> {
     let mut new_net = false;
     let mut new_cgroup = false;
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
@@ -196,6 +235,9 @@ fn enter_namespaces(spec: &Spec) -> Result<(bool, bool)> {
         if flag == CloneFlags::CLONE_NEWNET {
             new_net = true;
         }
+        if cloned.contains(flag) {
+            continue;
+        }
         if flag == CloneFlags::CLONE_NEWCGROUP {
             new_cgroup = true;
             continue;
@@ -214,21 +256,59 @@ pub fn clone_flag(t: LinuxNamespaceType) -> Result<CloneFlags> {
         LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
         LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
         LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
         other => return Err(Error::Spec(format!("namespace {other:?} is not supported by the builtin runtime yet"))),
     })
 }
 
-fn mount_one(root: BorrowedFd<'_>, m: &Mount, bundle: &Path) -> Result<()> {
+/// The source of a bind mount, opened (relative ones in the bundle).
+fn bind_source(m: &Mount, bundle: &Path) -> Result<Option<OwnedFd>> {
+    let (flags, ..) = parse_options(m.options().as_deref().unwrap_or_default());
+    if m.typ().as_deref() != Some("bind") && !flags.contains(MsFlags::MS_BIND) {
+        return Ok(None);
+    }
+    let dest = m.destination();
+    let src = m.source().as_ref().ok_or_else(|| Error::Spec(format!("bind mount {} has no source", dest.display())))?;
+    let src = if src.is_absolute() { src.clone() } else { bundle.join(src) };
+    crate::sys::openat(None, &src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map(Some)
+        .map_err(|source| Error::Sys { what: "open bind source", path: src, source })
+}
+
+/// Hear `mapped` from the parent, with the idmapped rootfs when the spec asks for one.
+fn wait_for_maps(spec: &Spec, sync: &mut UnixStream) -> Result<Option<OwnedFd>> {
+    let idmapped = spec.annotations().as_ref().and_then(|a| a.get(super::IDMAP_ROOTFS)).is_some_and(|v| v == "true");
+    if !idmapped {
+        wait_for_line(sync, "mapped")?;
+        return Ok(None);
+    }
+    let fds = crate::sys::fdpass::recv_fds(sync.as_fd(), 1)
+        .map_err(|source| Error::Sys { what: "receive the rootfs view", path: "sync socket".into(), source })?;
+    fds.into_iter().next().map(Some).ok_or_else(|| Error::Child("the runtime sent no rootfs view".into()))
+}
+
+/// Take the guest's root ids (0 inside the user namespace) keeping our capabilities,
+/// which live in that namespace.
+fn become_root() -> Result<()> {
+    use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+    let sys = |what, source| Error::Sys { what, path: "/".into(), source };
+    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).map_err(|e| sys("setresgid", e))?;
+    setgroups(&[]).map_err(|e| sys("setgroups", e))?;
+    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(|e| sys("setresuid", e))
+}
+
+fn mount_one(root: BorrowedFd<'_>, m: &Mount, source: Option<&OwnedFd>) -> Result<()> {
     let dest = m.destination();
     let options = m.options().clone().unwrap_or_default();
     let (flags, propagation, data) = parse_options(&options);
     let typ = m.typ().as_deref().unwrap_or("none");
     let is_bind = typ == "bind" || flags.contains(MsFlags::MS_BIND);
     if is_bind {
-        let src = m.source().as_ref().ok_or_else(|| Error::Spec(format!("bind mount {} has no source", dest.display())))?;
-        let src = if src.is_absolute() { src.clone() } else { bundle.join(src) };
-        let kind = if src.is_dir() { Kind::Dir } else { Kind::File };
+        let src = source.ok_or_else(|| Error::Spec(format!("bind mount {} has no source", dest.display())))?;
+        let is_dir = nix::sys::stat::fstat(src.as_raw_fd()).map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR).unwrap_or(false);
+        let kind = if is_dir { Kind::Dir } else { Kind::File };
         let target = open_in_root(root, dest, kind)?;
+        let src = super::mounts::fd_path(src.as_fd());
         mount_at(Some(&src), target.as_fd(), None, flags & (MsFlags::MS_BIND | MsFlags::MS_REC), None, dest)?;
         let rest = flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
         if !rest.is_empty() {
@@ -311,11 +391,11 @@ fn open_existing(root: BorrowedFd<'_>, path: &Path) -> Result<Option<OwnedFd>> {
     }
 }
 
-/// Switch to the rootfs and detach the old root entirely (pivot_root(".", ".") then a lazy
-/// unmount of the old root stacked underneath).
-fn pivot_root(rootfs: &Path) -> Result<()> {
+/// Switch to the rootfs (`root`, the top of its mount) and detach the old root entirely
+/// (pivot_root(".", ".") then a lazy unmount of the old root stacked underneath).
+fn pivot_root(root: BorrowedFd<'_>, rootfs: &Path) -> Result<()> {
     let sys = |what, source| Error::Sys { what, path: rootfs.to_owned(), source };
-    nix::unistd::chdir(rootfs).map_err(|e| sys("chdir rootfs", e))?;
+    nix::unistd::fchdir(root.as_raw_fd()).map_err(|e| sys("chdir rootfs", e))?;
     nix::unistd::pivot_root(".", ".").map_err(|e| sys("pivot_root", e))?;
     // The old root may be shared with the host: make our copy private before detaching.
     mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)

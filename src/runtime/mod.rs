@@ -11,6 +11,8 @@ pub mod nsenter;
 mod passwd;
 pub mod relay;
 pub mod pty;
+pub mod seccomp;
+pub mod userns;
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsFd, OwnedFd};
@@ -63,6 +65,8 @@ pub enum Error {
     Child(String),
     #[error("unknown signal {0:?}")]
     Signal(String),
+    #[error("cannot idmap the rootfs {path} for the user namespace ({source}); the kernel or this filesystem lacks idmapped mounts: set security.privileged=true, or keep containers on ext4, xfs, btrfs or tmpfs")]
+    Idmap { path: PathBuf, source: nix::Error },
     #[error("cgroup {0} already holds processes (a container of the same name in another sysctr instance?); pick another name")]
     CgroupBusy(String),
     #[error(transparent)]
@@ -206,6 +210,12 @@ impl Runtime {
             .map_err(|source| Error::Sys { what: "mkfifo", path: fifo_path.clone(), source })?;
         let fifo = crate::sys::openat(None, &fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|source| Error::Sys { what: "open", path: fifo_path.clone(), source })?;
+        // With a user namespace, init opens the fifo as the guest's root.
+        let idmap = userns::IdMap::from_spec(spec)?;
+        if let Some(m) = &idmap {
+            let (u, g) = m.root();
+            std::os::unix::fs::lchown(&fifo_path, Some(u), Some(g)).map_err(|e| Error::Io { what: "hand the exec fifo to the guest's root", source: e })?;
+        }
         let console_socket = match opts.console_socket {
             Some(p) => Some(OwnedFd::from(
                 UnixStream::connect(p).map_err(|e| Error::Io { what: "connect to the console socket", source: e })?,
@@ -242,6 +252,10 @@ impl Runtime {
                     if let Some(l) = &limits {
                         h.apply(cg, l)?;
                     }
+                    if let Some(m) = &idmap {
+                        let (u, g) = m.root();
+                        h.delegate(cg, u, g)?;
+                    }
                     Ok(())
                 };
                 if let Err(e) = setup() {
@@ -258,9 +272,13 @@ impl Runtime {
             }
         };
 
+        // With a user namespace, init is cloned into it and the namespaces it owns.
+        let clone_ns = idmap.as_ref().map(|_| userns::clone_flags(spec)).unwrap_or(nix::sched::CloneFlags::empty());
+        let want_tree = spec.annotations().as_ref().and_then(|a| a.get(IDMAP_ROOTFS)).is_some_and(|v| v == "true");
+
         // The pid namespace applies to children only: enter it here, the child becomes PID 1.
         for ns in linux.and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
-            if ns.typ() == LinuxNamespaceType::Pid {
+            if ns.typ() == LinuxNamespaceType::Pid && !clone_ns.contains(nix::sched::CloneFlags::CLONE_NEWPID) {
                 match ns.path() {
                     Some(p) => {
                         let f = std::fs::File::open(p).map_err(|e| Error::Io { what: "open pid namespace", source: e })?;
@@ -283,15 +301,23 @@ impl Runtime {
             _ => None,
         };
         let (mut parent_end, mut child_end) = UnixStream::pair().map_err(|e| Error::Io { what: "make a socketpair", source: e })?;
-        let forked = match &into {
-            Some(dir) => crate::sys::fork_into_cgroup(dir.as_fd()),
-            None => crate::sys::fork(),
+        let forked = match (&into, clone_ns.is_empty()) {
+            (None, true) => crate::sys::fork(),
+            (dir, _) => crate::sys::clone_child(clone_ns.bits() as u64, dir.as_ref().map(|d| d.as_fd())),
         };
         match forked.map_err(|source| Error::Sys { what: "fork", path: "/".into(), source })? {
             crate::sys::Forked::Child => {
                 drop(parent_end);
                 let wait_for_cgroup = hier.is_some() && cgroup.is_some() && into.is_none();
-                let ctx = init::Context { spec, rootfs, bundle, console_socket, fifo, wait_for_cgroup };
+                let ctx = init::Context {
+                    spec,
+                    rootfs,
+                    bundle,
+                    console_socket,
+                    fifo,
+                    wait_for_cgroup,
+                    userns: idmap.as_ref(),
+                };
                 let err = init::run(ctx, &mut child_end);
                 let _ = std::io::Write::write_all(&mut child_end, format!("error: {}\n", chain(&err)).as_bytes());
                 std::process::exit(1);
@@ -299,6 +325,26 @@ impl Runtime {
             crate::sys::Forked::Parent(pid) => {
                 drop(child_end);
                 drop(console_socket);
+                // A user namespace gets its maps, and the rootfs its idmapped view, before
+                // the child does anything.
+                if let Some(m) = &idmap {
+                    let mapped = userns::write_maps(pid, m).and_then(|()| match want_tree {
+                        true => userns::idmapped_tree(rootfs, pid).map(Some),
+                        false => Ok(None),
+                    });
+                    let sent = match &mapped {
+                        Ok(Some(tree)) => crate::sys::fdpass::send_fds(parent_end.as_fd(), &[std::os::fd::AsRawFd::as_raw_fd(tree)], b"mapped\n")
+                            .map_err(|source| Error::Sys { what: "send the rootfs view", path: rootfs.to_owned(), source }),
+                        Ok(None) => std::io::Write::write_all(&mut parent_end, b"mapped\n").map_err(|e| Error::Io { what: "tell init its maps are written", source: e }),
+                        Err(_) => Ok(()),
+                    };
+                    if let Err(e) = mapped.map(drop).and(sent) {
+                        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                        let _ = waitpid(pid, None);
+                        undo_cgroup(&hier);
+                        return Err(e);
+                    }
+                }
                 // Move the child into its cgroups while it sets up its mounts; it waits for
                 // `joined` before it makes its cgroup namespace.
                 if let (Some(h), Some(cg), None) = (&hier, &cgroup, &into) {
@@ -455,6 +501,10 @@ impl Runtime {
 }
 
 use std::os::unix::fs::OpenOptionsExt;
+
+/// Annotation asking the built-in runtime to show the rootfs through an idmapped mount of
+/// the container's user namespace (files stay owned by uid 0 on disk).
+pub const IDMAP_ROOTFS: &str = "org.sysctr.rootfs.idmap";
 
 /// The spec's device cgroup rules.
 fn device_rules(res: Option<&oci_spec::runtime::LinuxResources>) -> Vec<crate::cgroup::DeviceRule> {

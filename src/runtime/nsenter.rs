@@ -19,7 +19,9 @@ use super::relay::{self, Io};
 use super::{passwd, Error, Result};
 use crate::cgroup::Hierarchies;
 
-/// Namespaces joined, in order: mount last, because after it host paths are gone.
+/// Namespaces joined, in order: mount late, because after it host paths are gone; user
+/// last, because after it we hold no capability over the host's (the cgroup namespace of
+/// a user-namespaced guest is the host's to own).
 pub const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
     ("ipc", CloneFlags::CLONE_NEWIPC),
@@ -27,6 +29,7 @@ pub const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("net", CloneFlags::CLONE_NEWNET),
     ("pid", CloneFlags::CLONE_NEWPID),
     ("mnt", CloneFlags::CLONE_NEWNS),
+    ("user", CloneFlags::CLONE_NEWUSER),
 ];
 
 /// What to run, and how.
@@ -44,6 +47,9 @@ pub struct Request {
     pub tty: bool,
     /// `TERM` of the caller, for a pty.
     pub term: Option<String>,
+    /// The container's seccomp filter (its bundle's `linux.seccomp`), applied to the
+    /// command as to init.
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// Run `req` in the container whose init is `pid`; its exit status (128+N if killed by N).
@@ -160,6 +166,13 @@ fn exec_in(req: &Request, fds: ChildFds, bounding: &caps::CapsHashSet) -> Error 
             if let Err(e) = caps::drop(None, caps::CapSet::Bounding, cap) {
                 return Error::Caps { what: "drop from the bounding set", reason: e.to_string() };
             }
+        }
+    }
+    // The filter while we still hold CAP_SYS_ADMIN (no no_new_privs needed, setuid
+    // programs keep working inside).
+    if let Some(sc) = &req.seccomp {
+        if let Err(e) = super::seccomp::install(sc) {
+            return e;
         }
     }
     let groups: Vec<nix::unistd::Gid> = user.groups.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();

@@ -39,6 +39,15 @@ pub const KEYS: &[Key] = &[
     Key { name: "limits.processes", help: "maximum number of processes", live: true, check: |v| limits::count(v, 1).map(drop) },
     Key { name: "limits.disk.priority", help: "I/O weight under contention, 0-10 (default 5)", live: true, check: |v| limits::priority(v).map(drop) },
     Key { name: "limits.kernel.nofile", help: "open files per process (RLIMIT_NOFILE) of init", live: false, check: |v| limits::count(v, 8).map(drop) },
+    Key {
+        name: "security.privileged",
+        help: "true: no user namespace, the guest's root is the host's root (default false: unprivileged)",
+        live: false,
+        check: check_bool,
+    },
+    Key { name: "security.idmap.isolated", help: "true: a host id range of its own instead of the one unprivileged containers share", live: false, check: check_bool },
+    Key { name: "security.syscalls.deny_default", help: "deny kexec, module loading, open_by_handle_at and forced unmounts (default true)", live: false, check: check_bool },
+    Key { name: "security.syscalls.deny", help: "more syscalls to deny (EPERM), comma-separated: bpf,ptrace", live: false, check: check_syscalls },
     Key { name: "boot.autostart", help: "start with the host service after a host boot: true or false", live: true, check: check_bool },
     Key { name: "boot.autostart.priority", help: "autostart order: higher starts first (default 0)", live: true, check: check_int },
     Key { name: "boot.autostart.delay", help: "seconds to wait after starting it before the next (default 0, at most 3600)", live: true, check: |v| seconds(v, 3600) },
@@ -56,6 +65,15 @@ fn check_bool(v: &str) -> Result<(), String> {
         "true" | "false" => Ok(()),
         _ => Err("use true or false".into()),
     }
+}
+
+fn check_syscalls(v: &str) -> Result<(), String> {
+    for name in v.split([',', ' ']).filter(|s| !s.is_empty()) {
+        if !crate::sys::syscalls::known(name) {
+            return Err(format!("unknown syscall {name:?}; these can be denied: {}", crate::sys::syscalls::names().collect::<Vec<_>>().join(", ")));
+        }
+    }
+    Ok(())
 }
 
 fn seconds(v: &str, max: u64) -> Result<(), String> {

@@ -117,11 +117,13 @@ pub fn loopback_up() -> nix::Result<()> {
     // SAFETY: SIOCSIFFLAGS reads `req`, which we own.
     Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
 }
+pub mod mountapi;
 pub mod mountinfo;
 pub mod cancel;
 pub mod fdpass;
 pub mod files;
 pub mod signals;
+pub mod syscalls;
 
 /// openat(2) returning an owned descriptor.
 pub fn openat(
@@ -270,6 +272,13 @@ pub fn attach_device_program(cgroup: BorrowedFd<'_>, insns: &[u8]) -> Result<(),
 /// fork bookkeeping (atfork handlers, resetting locks of other threads), which a
 /// single-threaded process without atfork handlers does not need.
 pub fn fork_into_cgroup(cgroup: BorrowedFd<'_>) -> nix::Result<Forked> {
+    clone_child(0, Some(cgroup))
+}
+
+/// fork(2) through clone3 with namespace flags (`CLONE_NEW*`: the child is born in new
+/// namespaces, all owned by a new user namespace when CLONE_NEWUSER is among them) and,
+/// optionally, born in the cgroup2 directory `cgroup`. Same contract as [`fork`].
+pub fn clone_child(namespaces: u64, cgroup: Option<BorrowedFd<'_>>) -> nix::Result<Forked> {
     #[repr(C)]
     #[derive(Default)]
     struct CloneArgs {
@@ -287,9 +296,9 @@ pub fn fork_into_cgroup(cgroup: BorrowedFd<'_>) -> nix::Result<Forked> {
     }
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let mut args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
+        flags: namespaces | if cgroup.is_some() { CLONE_INTO_CGROUP } else { 0 },
         exit_signal: libc::SIGCHLD as u64,
-        cgroup: cgroup.as_raw_fd() as u64,
+        cgroup: cgroup.map(|c| c.as_raw_fd() as u64).unwrap_or(0),
         ..Default::default()
     };
     // SAFETY: `args` is a valid clone_args of the size passed; with no stack given the child

@@ -277,10 +277,19 @@ pub fn deaf_busybox_rootfs(dir: &Path) -> PathBuf {
 
 /// A running busybox container named `base-<tag>` with the probe binary at `/probe`.
 pub fn running_busybox_with_probe(env: &Env, base: &str) -> String {
+    running_busybox_with_probe_cfg(env, base, &[])
+}
+
+/// The same, created with `-c key=value` settings.
+pub fn running_busybox_with_probe_cfg(env: &Env, base: &str, config: &[&str]) -> String {
     let name = env.name(base);
     let root = busybox_rootfs(&env.dir.join("src"));
     install_binary(&root, Path::new(PROBE), "/probe");
-    env.ok(&["create", &name, "--rootfs", root.to_str().unwrap()]);
+    let mut args = vec!["create", name.as_str(), "--rootfs", root.to_str().unwrap()];
+    for c in config {
+        args.extend(["-c", c]);
+    }
+    env.ok(&args);
     env.ok(&["start", &name]);
     name
 }
