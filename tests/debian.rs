@@ -46,7 +46,11 @@ fn boot_and_halt(suite: &str, base: &str, config: &[&str]) {
         assert_eq!(init_uid, base, "init is the range's root");
         let (_, uids) = env.exec(&name, &["sh", "-c", "cat /proc/[0-9]*/status | grep ^Uid: | sort -u"]);
         assert!(uids.lines().all(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() < 65536), "ids inside: {uids}");
-        for pid in std::fs::read_to_string(format!("/sys/fs/cgroup/unified/sysctr/{name}/cgroup.procs")).unwrap_or_default().lines() {
+        let cg = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"].into_iter().map(|m| format!("{m}/sysctr/{name}")).find(|p| std::path::Path::new(p).is_dir()).unwrap();
+        let procs = std::process::Command::new("sh").args(["-c", &format!("find {cg} -name cgroup.procs -exec cat {{}} +")]).output().unwrap();
+        let procs = String::from_utf8_lossy(&procs.stdout).into_owned();
+        assert!(procs.lines().count() > 5, "the guest's processes: {procs}");
+        for pid in procs.lines() {
             let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
             if let Some(u) = st.lines().find(|l| l.starts_with("Uid:")) {
                 let u: u64 = u.split_whitespace().nth(1).unwrap().parse().unwrap();

@@ -256,3 +256,24 @@ fn host_users_cannot_reach_a_containers_rootfs_or_its_setuid_files() {
     }
     env.ok(&["delete", "--force", &name]);
 }
+
+#[test]
+fn doctor_checks_the_host_and_explains_privileged_containers() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let out = env.ok(&["doctor"]);
+    assert!(out.contains("ok    user namespaces: enabled"), "{out}");
+    assert!(out.contains("ok    idmapped mounts:") && out.contains("on ext4"), "{out}");
+    assert!(out.contains("ok    privileged containers: none"), "{out}");
+    let name = env.name("docp");
+    let root = busybox_rootfs(&env.dir.join("src"));
+    env.ok(&["create", &name, "--rootfs", root.to_str().unwrap(), "-c", "security.privileged=true"]);
+    let out = env.ok(&["doctor"]);
+    let line = out.lines().find(|l| l.contains("privileged containers")).unwrap();
+    assert!(line.starts_with("warn") && line.contains(&name) && line.contains("root in them is root on the host"), "{out}");
+    assert!(out.contains("fix: sysctr config set NAME security.privileged=false"), "{out}");
+    assert!(env.ok(&["list"]).lines().any(|l| l.starts_with(&name) && l.contains("privileged")));
+    env.ok(&["delete", &name]);
+}

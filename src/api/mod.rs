@@ -76,6 +76,18 @@ pub struct Container {
     pub error: Option<String>,
 }
 
+/// One finding of `sysctr doctor`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    /// ok, warn or fail
+    pub level: String,
+    pub detail: String,
+    /// What to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
 /// Container ids 0..size are host uids uid.. and gids gid.. .
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdMap {

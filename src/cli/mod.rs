@@ -82,6 +82,8 @@ pub enum Command {
     Exec(exec::Args),
     /// A login shell inside a running container.
     Shell(shell::Args),
+    /// Check the host for what containers need, and explain what to fix.
+    Doctor,
 }
 
 impl Cli {
@@ -121,6 +123,16 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Console(a) => console::run(&client, a),
         Command::Exec(a) => exec::run(&client, a),
         Command::Shell(a) => shell::run(&client, a),
+        Command::Doctor => {
+            let checks = client.doctor()?;
+            for c in &checks {
+                println!("{:<4}  {}: {}", c.level, c.name, c.detail);
+                if let Some(f) = &c.fix {
+                    println!("      fix: {f}");
+                }
+            }
+            Ok(if checks.iter().any(|c| c.level == "fail") { 1 } else { 0 })
+        }
     }
 }
 

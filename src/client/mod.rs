@@ -287,6 +287,9 @@ impl Client {
     pub fn image_aliases(&self) -> Result<std::collections::BTreeMap<String, String>> {
         self.call("GET", "/1.0/images/aliases", None::<&()>)
     }
+    pub fn doctor(&self) -> Result<Vec<api::Check>> {
+        self.call("GET", "/1.0/doctor", None::<&()>)
+    }
     pub fn remote_list(&self) -> Result<Vec<api::Remote>> {
         self.call("GET", "/1.0/remotes", None::<&()>)
     }

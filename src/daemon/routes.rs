@@ -40,6 +40,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/1.0/images/{name}"),
     ("DELETE", "/1.0/images/{name}"),
     ("POST", "/1.0/images/{name}/export"),
+    ("GET", "/1.0/doctor"),
     ("GET", "/1.0/remotes"),
     ("POST", "/1.0/remotes"),
     ("DELETE", "/1.0/remotes/{name}"),
@@ -307,6 +308,7 @@ pub fn handle(d: &Arc<Daemon>, req: Request, stream: &mut UnixStream) -> Reply {
                 let b: Export = body(&req)?;
                 m.image_export(&p[0], std::path::Path::new(&b.dir)).map(|f| ok(json!({"files": f}))).unwrap_or_else(merr)
             }
+            ("GET", "/1.0/doctor") => ok(m.doctor()),
             ("GET", "/1.0/remotes") => m.remote_list().map(ok).unwrap_or_else(merr),
             ("POST", "/1.0/remotes") => {
                 let b: api::Remote = body(&req)?;
