@@ -174,17 +174,21 @@ fn attacks_from_root_inside_fail_and_leave_the_host_unchanged() {
     assert!(out.ends_with("rc=1"), "core_pattern written: {out}");
     assert_eq!(std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(), core_pattern);
 
-    // 4. A fresh proc or sysfs: the kernel lets the guest's root mount them for its own pid
-    // and network namespaces (as under LXC and Incus), but nothing of the host's in them
-    // becomes writable, and the masks of the container's own /proc stay in place.
+    // 4. A fresh proc or sysfs (which would show what the masks hide), and undoing the masks
+    // and read-only paths: the container's mounts were made by the host and are locked.
     let (_, out) = sh(
         &env,
         &name,
-        "mkdir -p /tmp/p /tmp/s; mount -t proc proc /tmp/p; echo h > /tmp/p/sysrq-trigger; echo sysrq=$?; \
-         echo '|/tmp/x' > /tmp/p/sys/kernel/core_pattern; echo core=$?; mount -t sysfs sysfs /tmp/s; \
-         echo /tmp/x > /tmp/s/kernel/uevent_helper; echo uevent=$?; cat /proc/kcore | head -c 1 | wc -c",
+        "mkdir -p /tmp/p /tmp/s; mount -t proc proc /tmp/p && echo PROC-MOUNTED || echo proc-refused; \
+         mount -t sysfs sysfs /tmp/s && echo SYSFS-MOUNTED || echo sysfs-refused; \
+         umount /proc/kcore && echo MASK-GONE || echo mask-stays; umount -l /sys/firmware && echo MASK-GONE || echo mask-stays; \
+         mount -o remount,bind,rw /proc/sys && echo PROC-SYS-RW || echo proc-sys-ro; \
+         umount -l /proc && echo PROC-GONE || echo proc-stays; head -c 1 /proc/kcore | wc -c",
     );
-    assert!(out.contains("sysrq=1") && out.contains("core=1") && out.contains("uevent=1"), "host knobs through a fresh mount: {out}");
+    for want in ["proc-refused", "sysfs-refused", "proc-sys-ro", "proc-stays"] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    assert_eq!(out.matches("mask-stays").count(), 2, "{out}");
     assert!(out.ends_with('0'), "/proc/kcore readable: {out}");
 
     // 5. A v1 cgroup hierarchy and its release_agent (CVE-2022-0492); raising its own limits.

@@ -20,7 +20,8 @@ pub const SYMLINKS: &[(&str, &str)] = &[
 ];
 
 /// Create one device node below `root` (the process umask must be 0 for the mode to hold).
-pub fn create(root: BorrowedFd<'_>, dev: &LinuxDevice) -> Result<()> {
+/// With a user namespace, `map` turns the spec's owner into host ids.
+pub fn create(root: BorrowedFd<'_>, dev: &LinuxDevice, map: Option<&super::userns::IdMap>) -> Result<()> {
     let path = dev.path();
     let parent_path = path.parent().ok_or_else(|| Error::BadPath(path.clone()))?;
     let name = path.file_name().ok_or_else(|| Error::BadPath(path.clone()))?;
@@ -40,11 +41,16 @@ pub fn create(root: BorrowedFd<'_>, dev: &LinuxDevice) -> Result<()> {
         Err(nix::Error::EEXIST) => return Err(err(nix::Error::EEXIST)),
         Err(e) => return Err(err(e)),
     }
+    let (mut uid, mut gid) = (dev.uid().unwrap_or(0), dev.gid().unwrap_or(0));
+    if let Some(m) = map {
+        uid = m.uid(uid).ok_or_else(|| Error::Spec(format!("device {}: uid {uid} is not mapped", path.display())))?;
+        gid = m.gid(gid).ok_or_else(|| Error::Spec(format!("device {}: gid {gid} is not mapped", path.display())))?;
+    }
     fchownat(
         Some(parent.as_raw_fd()),
         Path::new(name),
-        Some(Uid::from_raw(dev.uid().unwrap_or(0))),
-        Some(Gid::from_raw(dev.gid().unwrap_or(0))),
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .map_err(|source| Error::Sys { what: "chown device", path: path.clone(), source })
@@ -61,32 +67,4 @@ pub fn symlinks(root: BorrowedFd<'_>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The host's node for `dev` (same path), for a user-namespaced container that cannot
-/// mknod: it must be the device the spec names.
-pub fn open_host_node(dev: &LinuxDevice) -> Result<std::os::fd::OwnedFd> {
-    let path = dev.path();
-    let fd = crate::sys::openat(None, path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|source| Error::Sys { what: "open the host's device node", path: path.clone(), source })?;
-    let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(|source| Error::Sys { what: "stat", path: path.clone(), source })?;
-    let want = makedev(dev.major() as u64, dev.minor() as u64);
-    let is_dev = matches!(st.st_mode & libc::S_IFMT, libc::S_IFCHR | libc::S_IFBLK);
-    if !is_dev || st.st_rdev != want {
-        return Err(Error::Spec(format!("the host's {} is not device {}:{}; a user-namespaced container binds the host's node", path.display(), dev.major(), dev.minor())));
-    }
-    Ok(fd)
-}
-
-/// Bind the host's `node` over an empty file at the device's path below `root`.
-pub fn bind(root: BorrowedFd<'_>, dev: &LinuxDevice, node: BorrowedFd<'_>) -> Result<()> {
-    let target = open_in_root(root, dev.path(), Kind::File)?;
-    super::mounts::mount_at(
-        Some(&super::mounts::fd_path(node)),
-        std::os::fd::AsFd::as_fd(&target),
-        None,
-        nix::mount::MsFlags::MS_BIND,
-        None,
-        dev.path(),
-    )
 }

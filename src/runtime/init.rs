@@ -1,6 +1,8 @@
 //! What the container's first process does between fork and execve, as a checklist.
-//! It runs as PID 1 of the new pid namespace (the parent unshared it before forking) and
-//! already sits in the container's cgroup (the parent joined it before forking).
+//! It runs as PID 1 of the new pid namespace (the parent unshared it before forking, or
+//! cloned it with its user namespace) and already sits in the container's cgroup or is
+//! moved there by the parent. Privileged, it builds its root itself ([`build_root`]);
+//! with a user namespace a host-root helper builds it and init joins a locked copy.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -52,114 +54,23 @@ fn prepare(ctx: &Context<'_>, sync: &mut UnixStream) -> Result<Option<OwnedFd>> 
     let linux = spec.linux().as_ref().ok_or_else(|| Error::Spec("no linux section".into()))?;
     let process = spec.process().as_ref().ok_or_else(|| Error::Spec("no process".into()))?;
 
-    // In a user namespace, nothing can be done before the parent has written its maps.
-    let tree = match ctx.userns {
-        Some(_) => wait_for_maps(spec, sync)?,
-        None => None,
-    };
-
-    // Namespaces first: every mount and name below must land in the container's own. The
-    // pid namespace was entered by the parent (it applies to children only); the cgroup
-    // namespace waits until we stand in the container's cgroups (it is rooted there).
-    // With a user namespace, the others it owns came with the clone.
-    let cloned = ctx.userns.map(|_| super::userns::clone_flags(spec)).unwrap_or(CloneFlags::empty());
-    let (new_net, new_cgroup_ns) = enter_namespaces(spec, cloned)?;
-
-    // Device nodes get exactly the spec's modes.
-    umask(Mode::empty());
-
-    // Nothing mounted from here on may propagate back into the host's namespace.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| Error::Mount { target: "/".into(), source_path: None, source: e })?;
-
-    // pivot_root needs the new root to be a mount point of its own: the idmapped view of
-    // the rootfs the parent made, or a plain bind of it.
-    let open_rootfs = || {
-        crate::sys::openat(None, ctx.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|source| Error::Sys { what: "open rootfs", path: ctx.rootfs.to_owned(), source })
-    };
-    let root = match tree {
-        Some(tree) => {
-            crate::sys::mountapi::move_mount_onto(tree.as_fd(), open_rootfs()?.as_fd())
-                .map_err(|e| Error::Mount { target: ctx.rootfs.to_owned(), source_path: None, source: e })?;
-            tree
-        }
-        None => {
-            mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .map_err(|e| Error::Mount { target: ctx.rootfs.to_owned(), source_path: None, source: e })?;
-            open_rootfs()?
+    let console = match ctx.userns {
+        // Privileged: we build the container's root ourselves.
+        None => build_root(ctx, sync, &Setup::default())?,
+        // In a user namespace a helper built it, as host root, and locked it: we join it.
+        Some(_) => {
+            let (mnt, console) = wait_for_root(sync, wants_console(ctx)?)?;
+            setns(mnt.as_fd(), CloneFlags::CLONE_NEWNS).map_err(|source| Error::Sys { what: "join the container's mount namespace", path: "mnt".into(), source })?;
+            // The parent moved us into our cgroups before it sent the root: a cgroup
+            // namespace of our user namespace's, rooted there (the helper's, which the
+            // cgroup view was mounted in, has the same root).
+            if linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none()) {
+                unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|source| Error::Sys { what: "unshare", path: "cgroup".into(), source })?;
+            }
+            become_root()?;
+            console
         }
     };
-
-    // What the guest's root could not reach on the host: bind sources and, in a user
-    // namespace (no mknod there), the host's device nodes, opened now.
-    let sources = spec.mounts().iter().flatten().map(|m| bind_source(m, ctx.bundle)).collect::<Result<Vec<_>>>()?;
-    let host_nodes = match ctx.userns {
-        Some(_) => linux.devices().iter().flatten().map(devices::open_host_node).collect::<Result<Vec<_>>>()?,
-        None => vec![],
-    };
-    // From here on, in a user namespace, we are the guest's root: what we create in its
-    // filesystems is its root's, and the host's private paths are out of reach.
-    if ctx.userns.is_some() {
-        become_root()?;
-    }
-
-    // The spec's mounts, in order (proc, dev, devpts, ..., sys, run), but for the cgroup
-    // view, which needs our cgroup namespace: it comes last (nothing is mounted below it).
-    let (cgroup_mounts, mounts): (Vec<(&Mount, &Option<OwnedFd>)>, Vec<_>) =
-        spec.mounts().iter().flatten().zip(&sources).partition(|(m, _)| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
-    for (m, src) in mounts {
-        mount_one(root.as_fd(), m, src.as_ref())?;
-    }
-
-    // Device nodes after /dev is our tmpfs, so the image's own /dev never gets them.
-    for (i, dev) in linux.devices().iter().flatten().enumerate() {
-        match host_nodes.get(i) {
-            Some(node) => devices::bind(root.as_fd(), dev, node.as_fd())?,
-            None => devices::create(root.as_fd(), dev)?,
-        }
-    }
-    devices::symlinks(root.as_fd())?;
-
-    // The console after devpts: its pty comes from the container's own devpts instance.
-    let console = match (process.terminal().unwrap_or(false), &ctx.console_socket) {
-        (true, Some(sock)) => Some(pty::setup_console(root.as_fd(), sock.as_fd())?),
-        (true, None) => return Err(Error::Spec("process.terminal is true but no --console-socket was given".into())),
-        _ => None,
-    };
-
-    // Masked and read-only paths once /proc, /sys and the container's own /dev/null (what
-    // masked files are covered with) exist.
-    for p in linux.masked_paths().iter().flatten() {
-        mask(root.as_fd(), Path::new(p))?;
-    }
-    for p in linux.readonly_paths().iter().flatten() {
-        make_readonly(root.as_fd(), Path::new(p))?;
-    }
-
-    // All of the above overlapped with the parent moving us into our cgroups (the first
-    // cgroup.procs write after idle stalls for an RCU grace period). Now the cgroup
-    // namespace, rooted in our own cgroup, and the cgroup view.
-    if ctx.wait_for_cgroup {
-        wait_for_line(sync, "joined")?;
-    }
-    if new_cgroup_ns {
-        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|source| Error::Sys { what: "unshare", path: "cgroup".into(), source })?;
-    }
-    for (m, src) in cgroup_mounts {
-        mount_one(root.as_fd(), m, src.as_ref())?;
-    }
-
-    // A fresh network namespace has lo down; every init expects 127.0.0.1 to answer.
-    if new_net {
-        crate::sys::loopback_up().map_err(|source| Error::Sys { what: "bring up lo", path: "lo".into(), source })?;
-    }
-    if let Some(h) = spec.hostname() {
-        nix::unistd::sethostname(h).map_err(|source| Error::Sys { what: "sethostname", path: h.into(), source })?;
-    }
-
-    // pivot_root last among the mount steps: afterwards the host's tree is detached and gone.
-    pivot_root(root.as_fd(), ctx.rootfs)?;
 
     for rl in process.rlimits().iter().flatten() {
         set_rlimit(rl)?;
@@ -193,6 +104,171 @@ fn prepare(ctx: &Context<'_>, sync: &mut UnixStream) -> Result<Option<OwnedFd>> 
     Ok(console)
 }
 
+/// How [`build_root`] runs: as init itself (privileged, the default), or as the host-root
+/// helper of a user-namespaced container.
+#[derive(Default)]
+struct Setup<'a> {
+    /// The guest's id maps: mounts and device nodes get its ids, and new directories in
+    /// the idmapped rootfs its root's.
+    map: Option<&'a IdMap>,
+    /// Namespaces to join rather than make (those the user namespace owns).
+    join: &'a [(OwnedFd, CloneFlags)],
+    /// The idmapped rootfs, to attach in place of a bind.
+    tree: Option<OwnedFd>,
+}
+
+fn wants_console(ctx: &Context<'_>) -> Result<bool> {
+    let process = ctx.spec.process().as_ref().ok_or_else(|| Error::Spec("no process".into()))?;
+    match (process.terminal().unwrap_or(false), &ctx.console_socket) {
+        (true, Some(_)) => Ok(true),
+        (true, None) => Err(Error::Spec("process.terminal is true but no --console-socket was given".into())),
+        _ => Ok(false),
+    }
+}
+
+/// The container's namespaces (but pid and user) and root filesystem, every mount of the
+/// spec, ending in it by pivot_root. Returns the console's pty slave.
+fn build_root(ctx: &Context<'_>, sync: &mut UnixStream, setup: &Setup<'_>) -> Result<Option<OwnedFd>> {
+    let spec = ctx.spec;
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::Spec("no linux section".into()))?;
+
+    // Namespaces first: every mount and name below must land in the container's own. The
+    // pid namespace was entered by the parent (it applies to children only); the cgroup
+    // namespace waits until we stand in the container's cgroups (it is rooted there).
+    let (new_net, new_cgroup_ns) = enter_namespaces(spec, setup.join)?;
+
+    // Device nodes get exactly the spec's modes.
+    umask(Mode::empty());
+
+    // Nothing mounted from here on may propagate back into the host's namespace.
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| Error::Mount { target: "/".into(), source_path: None, source: e })?;
+
+    // pivot_root needs the new root to be a mount point of its own: the idmapped view of
+    // the rootfs, or a plain bind of it.
+    let open_rootfs = || {
+        crate::sys::openat(None, ctx.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|source| Error::Sys { what: "open rootfs", path: ctx.rootfs.to_owned(), source })
+    };
+    let root = match &setup.tree {
+        Some(tree) => {
+            crate::sys::mountapi::move_mount_onto(tree.as_fd(), open_rootfs()?.as_fd())
+                .map_err(|e| Error::Mount { target: ctx.rootfs.to_owned(), source_path: None, source: e })?;
+            // Host root's own ids have no place in the idmapped view: directories we make
+            // in it (missing mount targets) are the guest root's.
+            if let Some(m) = setup.map {
+                super::mounts::create_as(m.root());
+            }
+            open_rootfs()?
+        }
+        None => {
+            mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .map_err(|e| Error::Mount { target: ctx.rootfs.to_owned(), source_path: None, source: e })?;
+            open_rootfs()?
+        }
+    };
+
+    // The spec's mounts, in order (proc, dev, devpts, ..., sys, run), but for the cgroup
+    // view, which needs our cgroup namespace: it comes last (nothing is mounted below it).
+    let sources = spec.mounts().iter().flatten().map(|m| bind_source(m, ctx.bundle)).collect::<Result<Vec<_>>>()?;
+    let (cgroup_mounts, mounts): (Vec<(&Mount, &Option<OwnedFd>)>, Vec<_>) =
+        spec.mounts().iter().flatten().zip(&sources).partition(|(m, _)| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
+    for (m, src) in mounts {
+        mount_one(root.as_fd(), m, src.as_ref(), setup.map)?;
+    }
+
+    // Device nodes after /dev is our tmpfs, so the image's own /dev never gets them.
+    for dev in linux.devices().iter().flatten() {
+        devices::create(root.as_fd(), dev, setup.map)?;
+    }
+    devices::symlinks(root.as_fd())?;
+
+    // The console after devpts: its pty comes from the container's own devpts instance.
+    let console = match (wants_console(ctx)?, &ctx.console_socket) {
+        (true, Some(sock)) => Some(pty::setup_console(root.as_fd(), sock.as_fd(), setup.map.map(IdMap::root))?),
+        _ => None,
+    };
+
+    // Masked and read-only paths once /proc, /sys and the container's own /dev/null (what
+    // masked files are covered with) exist.
+    for p in linux.masked_paths().iter().flatten() {
+        mask(root.as_fd(), Path::new(p))?;
+    }
+    for p in linux.readonly_paths().iter().flatten() {
+        make_readonly(root.as_fd(), Path::new(p))?;
+    }
+
+    // All of the above overlapped with the parent moving us into our cgroups (the first
+    // cgroup.procs write after idle stalls for an RCU grace period). Now the cgroup
+    // namespace, rooted in our own cgroup, and the cgroup view.
+    if ctx.wait_for_cgroup {
+        wait_for_line(sync, "joined")?;
+    }
+    if new_cgroup_ns {
+        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|source| Error::Sys { what: "unshare", path: "cgroup".into(), source })?;
+    }
+    for (m, src) in cgroup_mounts {
+        mount_one(root.as_fd(), m, src.as_ref(), setup.map)?;
+    }
+
+    // A fresh network namespace has lo down; every init expects 127.0.0.1 to answer.
+    if new_net {
+        crate::sys::loopback_up().map_err(|source| Error::Sys { what: "bring up lo", path: "lo".into(), source })?;
+    }
+    if let Some(h) = spec.hostname() {
+        nix::unistd::sethostname(h).map_err(|source| Error::Sys { what: "sethostname", path: h.into(), source })?;
+    }
+
+    // pivot_root last among the mount steps: afterwards the host's tree is detached and gone.
+    pivot_root(root.as_fd(), ctx.rootfs)?;
+    Ok(console)
+}
+
+/// The host-root helper of a user-namespaced container: it stands in the container's pid
+/// namespace and joins the network, uts and ipc namespaces the user namespace owns
+/// (`join`), builds the container's root as host root in a mount namespace of the host's,
+/// then joins the user namespace (`userns`) and copies that mount namespace into it. The
+/// kernel locks every mount of the copy: the guest's root can neither unmount a mask nor
+/// remount a read-only path, and a fresh proc or sysfs, which would show what the masks
+/// hide, is refused ("too revealing"). Sends the copy (and the console's pty slave) on
+/// `out`; the parent hands them to init. Returns only on error.
+pub fn build_for_userns(
+    ctx: Context<'_>,
+    map: &IdMap,
+    join: &[(OwnedFd, CloneFlags)],
+    userns: BorrowedFd<'_>,
+    tree: Option<OwnedFd>,
+    out: &mut UnixStream,
+) -> Error {
+    let built = (|| -> Result<()> {
+        let setup = Setup { map: Some(map), join, tree };
+        let console = build_root(&ctx, out, &setup)?;
+        setns(userns, CloneFlags::CLONE_NEWUSER).map_err(|source| Error::Sys { what: "join the user namespace", path: "user".into(), source })?;
+        unshare(CloneFlags::CLONE_NEWNS).map_err(|source| Error::Sys { what: "unshare", path: "mount (in the user namespace)".into(), source })?;
+        let mnt = std::fs::File::open("/proc/self/ns/mnt").map_err(|e| Error::Io { what: "open the locked mount namespace", source: e })?;
+        let mut fds = vec![mnt.as_raw_fd()];
+        if let Some(c) = &console {
+            fds.push(c.as_raw_fd());
+        }
+        crate::sys::fdpass::send_fds(out.as_fd(), &fds, b"root\n").map_err(|source| Error::Sys { what: "send the container's root", path: "sync socket".into(), source })
+    })();
+    built.err().unwrap_or(Error::Spec("the helper's work is done".into()))
+}
+
+/// Hear from the parent that the helper built our root: the mount namespace to join, and
+/// the console's pty slave when there is a console.
+fn wait_for_root(sync: &mut UnixStream, console: bool) -> Result<(OwnedFd, Option<OwnedFd>)> {
+    let (fds, body) = crate::sys::fdpass::recv_fds_body(sync.as_fd(), 2)
+        .map_err(|source| Error::Sys { what: "hear from the runtime", path: "sync socket".into(), source })?;
+    if body != b"mapped\n" {
+        return Err(Error::Child(format!("the runtime said {:?}, not mapped", String::from_utf8_lossy(&body))));
+    }
+    let mut fds = fds.into_iter();
+    let mnt = fds.next().ok_or_else(|| Error::Child("the runtime sent no mount namespace".into()))?;
+    let slave = if console { Some(fds.next().ok_or_else(|| Error::Child("the runtime sent no console".into()))?) } else { None };
+    Ok((mnt, slave))
+}
+
 /// Read one line from the parent; it must be `want`.
 fn wait_for_line(sync: &mut UnixStream, want: &str) -> Result<()> {
     let mut line = Vec::new();
@@ -212,7 +288,7 @@ fn wait_for_line(sync: &mut UnixStream, want: &str) -> Result<()> {
 /// Unshare (or join, when the spec gives a path) every namespace but pid, and but a new
 /// cgroup namespace, which the caller unshares once in the container's cgroups. Returns
 /// whether a new network namespace was made, and whether a new cgroup namespace is due.
-fn enter_namespaces(spec: &Spec, cloned: CloneFlags) -> Result<(bool, bool)> {
+fn enter_namespaces(spec: &Spec, join: &[(OwnedFd, CloneFlags)]) -> Result<(bool, bool)> {
     let mut new_net = false;
     let mut new_cgroup = false;
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
@@ -226,16 +302,20 @@ fn enter_namespaces(spec: &Spec, cloned: CloneFlags) -> Result<(bool, bool)> {
         let f = std::fs::File::open(path).map_err(|e| Error::Io { what: "open namespace", source: e })?;
         setns(f.as_fd(), flag).map_err(|source| Error::Sys { what: "setns", path: path.clone(), source })?;
     }
+    // Those the user namespace owns: join them.
+    for (f, flag) in join {
+        setns(f.as_fd(), *flag).map_err(|source| Error::Sys { what: "setns", path: "a namespace of the user namespace".into(), source })?;
+    }
     let mut flags = CloneFlags::empty();
     for ns in namespaces.iter().filter(|ns| ns.path().is_none()) {
         let flag = clone_flag(ns.typ())?;
-        if flag == CloneFlags::CLONE_NEWPID {
+        if flag == CloneFlags::CLONE_NEWPID || flag == CloneFlags::CLONE_NEWUSER {
             continue;
         }
         if flag == CloneFlags::CLONE_NEWNET {
             new_net = true;
         }
-        if cloned.contains(flag) {
+        if join.iter().any(|(_, f)| *f == flag) {
             continue;
         }
         if flag == CloneFlags::CLONE_NEWCGROUP {
@@ -275,18 +355,6 @@ fn bind_source(m: &Mount, bundle: &Path) -> Result<Option<OwnedFd>> {
         .map_err(|source| Error::Sys { what: "open bind source", path: src, source })
 }
 
-/// Hear `mapped` from the parent, with the idmapped rootfs when the spec asks for one.
-fn wait_for_maps(spec: &Spec, sync: &mut UnixStream) -> Result<Option<OwnedFd>> {
-    let idmapped = spec.annotations().as_ref().and_then(|a| a.get(super::IDMAP_ROOTFS)).is_some_and(|v| v == "true");
-    if !idmapped {
-        wait_for_line(sync, "mapped")?;
-        return Ok(None);
-    }
-    let fds = crate::sys::fdpass::recv_fds(sync.as_fd(), 1)
-        .map_err(|source| Error::Sys { what: "receive the rootfs view", path: "sync socket".into(), source })?;
-    fds.into_iter().next().map(Some).ok_or_else(|| Error::Child("the runtime sent no rootfs view".into()))
-}
-
 /// Take the guest's root ids (0 inside the user namespace) keeping our capabilities,
 /// which live in that namespace.
 fn become_root() -> Result<()> {
@@ -297,11 +365,17 @@ fn become_root() -> Result<()> {
     setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(|e| sys("setresuid", e))
 }
 
-fn mount_one(root: BorrowedFd<'_>, m: &Mount, source: Option<&OwnedFd>) -> Result<()> {
+fn mount_one(root: BorrowedFd<'_>, m: &Mount, source: Option<&OwnedFd>, map: Option<&IdMap>) -> Result<()> {
     let dest = m.destination();
     let options = m.options().clone().unwrap_or_default();
     let (flags, propagation, data) = parse_options(&options);
     let typ = m.typ().as_deref().unwrap_or("none");
+    // Filesystems mounted as host root for a user-namespaced guest: ids as the guest
+    // means them, owned by its root.
+    let data = match map {
+        Some(map) if matches!(typ, "tmpfs" | "devpts") => super::userns::map_mount_data(typ, &data, map)?,
+        _ => data,
+    };
     let is_bind = typ == "bind" || flags.contains(MsFlags::MS_BIND);
     if is_bind {
         let src = source.ok_or_else(|| Error::Spec(format!("bind mount {} has no source", dest.display())))?;

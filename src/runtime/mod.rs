@@ -308,7 +308,8 @@ impl Runtime {
         match forked.map_err(|source| Error::Sys { what: "fork", path: "/".into(), source })? {
             crate::sys::Forked::Child => {
                 drop(parent_end);
-                let wait_for_cgroup = hier.is_some() && cgroup.is_some() && into.is_none();
+                // In a user namespace the parent moves us into our cgroups before anything.
+                let wait_for_cgroup = hier.is_some() && cgroup.is_some() && into.is_none() && idmap.is_none();
                 let ctx = init::Context {
                     spec,
                     rootfs,
@@ -324,30 +325,37 @@ impl Runtime {
             }
             crate::sys::Forked::Parent(pid) => {
                 drop(child_end);
-                drop(console_socket);
-                // A user namespace gets its maps, and the rootfs its idmapped view, before
-                // the child does anything.
+                // A user namespace gets its maps, and its root is built by a host-root helper
+                // and handed over, before the child does anything.
                 if let Some(m) = &idmap {
-                    let mapped = userns::write_maps(pid, m).and_then(|()| match want_tree {
-                        true => userns::idmapped_tree(rootfs, pid).map(Some),
-                        false => Ok(None),
-                    });
-                    let sent = match &mapped {
-                        Ok(Some(tree)) => crate::sys::fdpass::send_fds(parent_end.as_fd(), &[std::os::fd::AsRawFd::as_raw_fd(tree)], b"mapped\n")
-                            .map_err(|source| Error::Sys { what: "send the rootfs view", path: rootfs.to_owned(), source }),
-                        Ok(None) => std::io::Write::write_all(&mut parent_end, b"mapped\n").map_err(|e| Error::Io { what: "tell init its maps are written", source: e }),
-                        Err(_) => Ok(()),
-                    };
-                    if let Err(e) = mapped.map(drop).and(sent) {
+                    let built = (|| -> Result<()> {
+                        let (h, cg) = (hier.as_ref(), cgroup.as_deref());
+                        let join = |p: Pid| -> Result<()> {
+                            match (h, cg, &into) {
+                                (Some(h), Some(cg), None) => Ok(h.join(cg, p.as_raw())?),
+                                _ => Ok(()),
+                            }
+                        };
+                        userns::write_maps(pid, m)?;
+                        let tree = if want_tree { Some(userns::idmapped_tree(rootfs, pid)?) } else { None };
+                        let helper = HelperCtx { spec, rootfs, bundle, console_socket: console_socket.as_ref(), fifo: &fifo, map: m, tree, clone_ns, into: into.as_ref(), pid };
+                        let (fds, _) = build_userns_root(helper, join)?;
+                        join(pid)?;
+                        let raw: Vec<i32> = fds.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+                        crate::sys::fdpass::send_fds(parent_end.as_fd(), &raw, b"mapped\n")
+                            .map_err(|source| Error::Sys { what: "send the container's root", path: rootfs.to_owned(), source })
+                    })();
+                    if let Err(e) = built {
                         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
                         let _ = waitpid(pid, None);
                         undo_cgroup(&hier);
                         return Err(e);
                     }
                 }
+                drop(console_socket);
                 // Move the child into its cgroups while it sets up its mounts; it waits for
                 // `joined` before it makes its cgroup namespace.
-                if let (Some(h), Some(cg), None) = (&hier, &cgroup, &into) {
+                if let (Some(h), Some(cg), None, None) = (&hier, &cgroup, &into, &idmap) {
                     if let Err(e) = h.join(cg, pid.as_raw()) {
                         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
                         let _ = waitpid(pid, None);
@@ -501,6 +509,88 @@ impl Runtime {
 }
 
 use std::os::unix::fs::OpenOptionsExt;
+
+/// What the host-root helper of a user-namespaced container needs.
+struct HelperCtx<'a> {
+    spec: &'a Spec,
+    rootfs: &'a Path,
+    bundle: &'a Path,
+    console_socket: Option<&'a OwnedFd>,
+    fifo: &'a OwnedFd,
+    map: &'a userns::IdMap,
+    tree: Option<OwnedFd>,
+    /// The namespaces init was cloned into (with its user namespace).
+    clone_ns: nix::sched::CloneFlags,
+    /// The container's cgroup2 directory, on a pure v2 host.
+    into: Option<&'a std::fs::File>,
+    /// Init.
+    pid: Pid,
+}
+
+/// Fork the helper into init's pid namespace (see [`init::build_for_userns`]), let `join`
+/// move it into the container's cgroups, and receive what it built: the locked mount
+/// namespace and the console's pty slave. The caller is single-threaded.
+fn build_userns_root(c: HelperCtx<'_>, join: impl Fn(Pid) -> Result<()>) -> Result<(Vec<OwnedFd>, Pid)> {
+    use nix::sched::CloneFlags;
+    let open = |name: &str| -> Result<OwnedFd> {
+        std::fs::File::open(format!("/proc/{}/ns/{name}", c.pid)).map(OwnedFd::from).map_err(|e| Error::Io { what: "open a namespace of init", source: e })
+    };
+    let user = open("user")?;
+    let mut joined = Vec::new();
+    for (flag, name) in [(CloneFlags::CLONE_NEWNET, "net"), (CloneFlags::CLONE_NEWUTS, "uts"), (CloneFlags::CLONE_NEWIPC, "ipc")] {
+        if c.clone_ns.contains(flag) {
+            joined.push((open(name)?, flag));
+        }
+    }
+    // Our children from here on are born in init's pid namespace (we stay where we are).
+    if c.clone_ns.contains(CloneFlags::CLONE_NEWPID) {
+        nix::sched::setns(open("pid")?.as_fd(), CloneFlags::CLONE_NEWPID)
+            .map_err(|source| Error::Sys { what: "setns", path: "init's pid namespace".into(), source })?;
+    }
+    let (mut ours, mut theirs) = UnixStream::pair().map_err(|e| Error::Io { what: "make a socketpair", source: e })?;
+    let forked = match c.into {
+        Some(dir) => crate::sys::fork_into_cgroup(dir.as_fd()),
+        None => crate::sys::fork(),
+    };
+    match forked.map_err(|source| Error::Sys { what: "fork", path: "the userns helper".into(), source })? {
+        crate::sys::Forked::Child => {
+            drop(ours);
+            let dup = |f: &OwnedFd| f.try_clone().unwrap_or_else(|_| std::process::exit(1));
+            let ctx = init::Context {
+                spec: c.spec,
+                rootfs: c.rootfs,
+                bundle: c.bundle,
+                console_socket: c.console_socket.map(dup),
+                fifo: dup(c.fifo),
+                wait_for_cgroup: c.into.is_none(),
+                userns: Some(c.map),
+            };
+            let err = init::build_for_userns(ctx, c.map, &joined, user.as_fd(), c.tree, &mut theirs);
+            let _ = std::io::Write::write_all(&mut theirs, format!("error: {}\n", chain(&err)).as_bytes());
+            std::process::exit(1);
+        }
+        crate::sys::Forked::Parent(helper) => {
+            drop(theirs);
+            let reap = |e: Error| {
+                let _ = nix::sys::signal::kill(helper, nix::sys::signal::Signal::SIGKILL);
+                let _ = waitpid(helper, None);
+                e
+            };
+            if c.into.is_none() {
+                join(helper).map_err(reap)?;
+                std::io::Write::write_all(&mut ours, b"joined\n").map_err(|e| reap(Error::Io { what: "tell the userns helper it joined", source: e }))?;
+            }
+            let got = crate::sys::fdpass::recv_fds_body(ours.as_fd(), 2);
+            let _ = waitpid(helper, None);
+            let (fds, body) = got.map_err(|source| Error::Sys { what: "hear from the userns helper", path: "sync socket".into(), source })?;
+            if body != b"root\n" {
+                let msg = String::from_utf8_lossy(&body);
+                return Err(Error::Child(msg.trim().strip_prefix("error: ").unwrap_or("the userns helper exited before reporting").to_owned()));
+            }
+            Ok((fds, helper))
+        }
+    }
+}
 
 /// Annotation asking the built-in runtime to show the rootfs through an idmapped mount of
 /// the container's user namespace (files stay owned by uid 0 on disk).

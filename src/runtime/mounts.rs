@@ -66,6 +66,29 @@ pub fn parse_options(options: &[String]) -> (MsFlags, MsFlags, String) {
     (flags, propagation, data.join(","))
 }
 
+/// Host ids that mount targets created from now on get (the guest's root, when the rootfs
+/// is an idmapped view in which host root's own ids cannot be stored). Set once, in the
+/// process that builds a user-namespaced container's root.
+static CREATE_AS: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+
+/// Create missing mount targets as `ids` (host uid, gid) from now on.
+pub fn create_as(ids: (u32, u32)) {
+    let _ = CREATE_AS.set(ids);
+}
+
+/// Run `f` with the filesystem ids of [`create_as`], if set.
+fn creating<T>(f: impl FnOnce() -> T) -> T {
+    match CREATE_AS.get() {
+        Some((u, g)) => {
+            let (old_u, old_g) = crate::sys::mountapi::set_fs_ids(*u, *g);
+            let r = f();
+            crate::sys::mountapi::set_fs_ids(old_u, old_g);
+            r
+        }
+        None => f(),
+    }
+}
+
 /// What to create when the last component of a target is missing.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -97,16 +120,18 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, last: Kind) -> Result<Own
             Err(nix::Error::ENOENT) => {
                 let sys_err = |source| Error::Sys { what: "create mount target", path: walked.clone(), source };
                 if is_last && last == Kind::File {
-                    let f = crate::sys::openat(
-                        Some(cur.as_fd()),
-                        Path::new(part),
-                        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_WRONLY,
-                        Mode::from_bits_truncate(0o644),
-                    )
+                    let f = creating(|| {
+                        crate::sys::openat(
+                            Some(cur.as_fd()),
+                            Path::new(part),
+                            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_WRONLY,
+                            Mode::from_bits_truncate(0o644),
+                        )
+                    })
                     .map_err(sys_err)?;
                     drop(f);
                 } else {
-                    nix::sys::stat::mkdirat(Some(cur.as_raw_fd()), Path::new(part), Mode::from_bits_truncate(0o755))
+                    creating(|| nix::sys::stat::mkdirat(Some(cur.as_raw_fd()), Path::new(part), Mode::from_bits_truncate(0o755)))
                         .map_err(sys_err)?;
                 }
                 crate::sys::openat(Some(cur.as_fd()), Path::new(part), opath, Mode::empty())

@@ -14,8 +14,9 @@ use super::{Error, Result};
 
 /// Allocate the console pty below `root` (devpts must already be mounted at `/dev/pts`),
 /// bind its slave over `/dev/console`, send the master to `socket`. Returns the slave,
-/// which becomes init's stdio and controlling terminal.
-pub fn setup_console(root: BorrowedFd<'_>, socket: BorrowedFd<'_>) -> Result<OwnedFd> {
+/// which becomes init's stdio and controlling terminal, owned by `owner` (host ids of a
+/// user-namespaced guest's root) when given.
+pub fn setup_console(root: BorrowedFd<'_>, socket: BorrowedFd<'_>, owner: Option<(u32, u32)>) -> Result<OwnedFd> {
     let pts = open_in_root(root, Path::new("/dev/pts"), Kind::Dir)?;
     let sys = |what, source| Error::Sys { what, path: "/dev/pts/ptmx".into(), source };
     let master = crate::sys::openat(
@@ -34,6 +35,10 @@ pub fn setup_console(root: BorrowedFd<'_>, socket: BorrowedFd<'_>) -> Result<Own
         Mode::empty(),
     )
     .map_err(|e| sys("open pty slave", e))?;
+    if let Some((u, g)) = owner {
+        nix::unistd::fchown(slave.as_raw_fd(), Some(nix::unistd::Uid::from_raw(u)), Some(nix::unistd::Gid::from_raw(g)))
+            .map_err(|e| sys("hand the console to the guest's root", e))?;
+    }
     let console = open_in_root(root, Path::new("/dev/console"), Kind::File)?;
     let slave_path = super::mounts::fd_path(slave.as_fd());
     mount_at(Some(&slave_path), console.as_fd(), None, MsFlags::MS_BIND, None, Path::new("/dev/console"))?;

@@ -1,7 +1,9 @@
 //! The container's user namespace: init is cloned into it together with the pid, network,
-//! uts and ipc namespaces (so the guest's root owns them: it configures its network,
-//! reboots, mounts its own proc for a service), the runtime writes its id maps, and the
-//! rootfs is shown through an idmapped mount of it (on-disk uid 0 is the guest's root).
+//! uts and ipc namespaces (so the guest's root owns them: it configures its network and
+//! reboots), the runtime writes its id maps, and the rootfs is shown through an idmapped
+//! mount of it (on-disk uid 0 is the guest's root). A host-root helper in init's pid
+//! namespace builds the container's mounts and hands init a locked copy of them
+//! ([`super::init::build_for_userns`]).
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -109,6 +111,38 @@ pub fn idmapped_tree(rootfs: &Path, pid: nix::unistd::Pid) -> Result<OwnedFd> {
     Ok(tree)
 }
 
+/// `uid=`/`gid=` of a filesystem mounted as host root for the guest, given as the guest
+/// means them (`gid=5`), turned into host ids; tmpfs gets its root owned by the guest's root.
+pub fn map_mount_data(fstype: &str, data: &str, map: &IdMap) -> Result<String> {
+    let mut out = Vec::new();
+    let (mut has_uid, mut has_gid) = (false, false);
+    for opt in data.split(',').filter(|o| !o.is_empty()) {
+        let id = |v: &str| v.parse::<u32>().map_err(|_| Error::Spec(format!("bad mount option {opt}")));
+        let unmapped = |what: &str, v: &str| Error::Spec(format!("mount option {opt}: {what} {v} is not mapped"));
+        out.push(match opt.split_once('=') {
+            Some(("uid", v)) => {
+                has_uid = true;
+                format!("uid={}", map.uid(id(v)?).ok_or_else(|| unmapped("uid", v))?)
+            }
+            Some(("gid", v)) => {
+                has_gid = true;
+                format!("gid={}", map.gid(id(v)?).ok_or_else(|| unmapped("gid", v))?)
+            }
+            _ => opt.to_owned(),
+        });
+    }
+    if fstype == "tmpfs" {
+        let (u, g) = map.root();
+        if !has_uid {
+            out.push(format!("uid={u}"));
+        }
+        if !has_gid {
+            out.push(format!("gid={g}"));
+        }
+    }
+    Ok(out.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +160,14 @@ mod tests {
         assert_eq!(m.uid(65536), None);
         assert_eq!(m.root(), (1_000_000, 1_000_000));
         assert_eq!(render(&m.uids), "0 1000000 65536\n");
+    }
+
+    #[test]
+    fn mount_options_get_host_ids() {
+        let m = map();
+        assert_eq!(map_mount_data("devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5", &m).unwrap(), "newinstance,ptmxmode=0666,mode=0620,gid=1000005");
+        assert_eq!(map_mount_data("tmpfs", "mode=755,size=65536k", &m).unwrap(), "mode=755,size=65536k,uid=1000000,gid=1000000");
+        assert_eq!(map_mount_data("tmpfs", "uid=1,gid=2", &m).unwrap(), "uid=1000001,gid=1000002");
+        assert!(map_mount_data("tmpfs", "uid=70000", &m).is_err());
     }
 }

@@ -16,6 +16,11 @@ pub fn send_fds(sock: BorrowedFd<'_>, fds: &[RawFd], body: &[u8]) -> nix::Result
 /// Receive up to `max` descriptors sent with [`send_fds`] (or by runc/crun); the body (up
 /// to 4 KiB) is dropped. ECONNRESET when the peer closed instead.
 pub fn recv_fds(sock: BorrowedFd<'_>, max: usize) -> nix::Result<Vec<OwnedFd>> {
+    recv_fds_body(sock, max).map(|(fds, _)| fds)
+}
+
+/// [`recv_fds`], with the message body (up to 4 KiB).
+pub fn recv_fds_body(sock: BorrowedFd<'_>, max: usize) -> nix::Result<(Vec<OwnedFd>, Vec<u8>)> {
     let mut body = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut body)];
     let mut space = nix::cmsg_space!([RawFd; 8]);
@@ -30,8 +35,9 @@ pub fn recv_fds(sock: BorrowedFd<'_>, max: usize) -> nix::Result<Vec<OwnedFd>> {
             out.extend(fds.into_iter().map(super::own_fd));
         }
     }
+    let len = msg.bytes;
     if out.len() > max {
         return Err(Errno::E2BIG);
     }
-    Ok(out)
+    Ok((out, body[..len].to_vec()))
 }
