@@ -6,6 +6,7 @@ mod image;
 mod limits;
 mod net;
 mod revert;
+mod doctor;
 mod security;
 
 pub use crate::monitor::attach::{Ended, Escape};
