@@ -281,3 +281,64 @@ fn doctor_checks_the_host_and_explains_privileged_containers() {
     assert!(env.ok(&["list"]).lines().any(|l| l.starts_with(&name) && l.contains("privileged")));
     env.ok(&["delete", &name]);
 }
+
+/// Run, require success, return stdout and stderr together (warnings go to stderr).
+fn ok_all(env: &Env, args: &[&str]) -> String {
+    let out = env.sysctr(args);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "sysctr {args:?} failed: {text}");
+    text
+}
+
+/// Unmounts a test's own mount when the test ends, also on failure.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn a_rootfs_the_kernel_cannot_idmap_is_shifted_once_and_back() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    // ramfs: a filesystem without idmapped mounts, as the whole state directory.
+    std::fs::create_dir_all(&env.state).unwrap();
+    nix::mount::mount(Some("ramfs"), &env.state, Some("ramfs"), nix::mount::MsFlags::empty(), Some("mode=0755")).unwrap();
+    let _ramfs = Unmount(env.state.clone());
+    let name = env.name("shift");
+    let src = busybox_rootfs(&env.dir.join("src"));
+    std::fs::create_dir_all(src.join("var/own")).unwrap();
+    std::os::unix::fs::lchown(src.join("var/own"), Some(1000), Some(100)).unwrap();
+    env.ok(&["create", &name, "--rootfs", src.to_str().unwrap()]);
+    let out = ok_all(&env, &["start", &name]);
+    let info = env.info(&name);
+    let base = info["idmap"]["uid"].as_u64().unwrap() as u32;
+    assert_eq!(info["idmap"]["shifted"], true);
+    assert!(out.contains(&format!("shifted the owners of {name}'s rootfs once to host uids {base}-")) && out.contains("cannot be idmapped"), "{out}");
+    let rootfs = env.state.join("containers").join(&name).join("rootfs");
+    let owner = |p: &str| {
+        let m = std::fs::symlink_metadata(rootfs.join(p)).unwrap();
+        (m.uid(), m.gid())
+    };
+    assert_eq!(owner("bin"), (base, info["idmap"]["gid"].as_u64().unwrap() as u32));
+    assert_eq!(owner("var/own"), (base + 1000, info["idmap"]["gid"].as_u64().unwrap() as u32 + 100));
+    assert_eq!(status(&info["pid"].as_i64().unwrap().to_string())["Uid"], base.to_string());
+    assert_eq!(env.exec(&name, &["stat", "-c", "%u:%g", "/var/own"]).1, "1000:100", "the guest sees its own ids");
+    assert_eq!(env.exec(&name, &["touch", "/made"]).0, 0);
+    assert_eq!(owner("made").0, base);
+    // A second start shifts nothing.
+    env.ok(&["stop", "--force", &name]);
+    let out = ok_all(&env, &["start", &name]);
+    assert!(!out.contains("shifted"), "{out}");
+    // Privileged again: the owners go back to the image's own ids.
+    env.ok(&["stop", "--force", &name]);
+    env.ok(&["config", "set", &name, "security.privileged=true"]);
+    let out = ok_all(&env, &["start", &name]);
+    assert!(out.contains("back to the image's own ids"), "{out}");
+    assert_eq!((owner("bin"), owner("var/own"), owner("made")), ((0, 0), (1000, 100), (0, 0)));
+    env.ok(&["delete", "--force", &name]);
+}

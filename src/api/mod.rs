@@ -94,6 +94,10 @@ pub struct IdMap {
     pub uid: u32,
     pub gid: u32,
     pub size: u32,
+    /// The rootfs's owners are shifted on disk (no idmapped mount: another runtime, or a
+    /// filesystem the kernel cannot idmap).
+    #[serde(default)]
+    pub shifted: bool,
 }
 
 /// Resource use of a running container. `None`: the host does not account it.

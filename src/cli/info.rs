@@ -31,12 +31,13 @@ pub fn run(client: &Client, a: Args) -> anyhow::Result<i32> {
     match (c.privileged, &c.idmap) {
         (true, _) => println!("Security: privileged (root inside is root on the host)"),
         (false, Some(m)) => println!(
-            "Security: unprivileged, ids 0-{} are host uids {}-{} and gids {}-{}",
+            "Security: unprivileged, ids 0-{} are host uids {}-{} and gids {}-{} ({})",
             m.size - 1,
             m.uid,
             m.uid + (m.size - 1),
             m.gid,
-            m.gid + (m.size - 1)
+            m.gid + (m.size - 1),
+            if m.shifted { "rootfs owners shifted on disk" } else { "idmapped rootfs" }
         ),
         (false, None) => println!("Security: unprivileged (its id map is chosen at start)"),
     }

@@ -121,7 +121,7 @@ impl Manager {
             deny_syscalls: deny,
         })?;
         // The rootfs keeps its on-disk owners; the built-in runtime idmaps it.
-        if idmap.is_some() {
+        if idmap.is_some_and(|m| !m.shifted) {
             let mut a = spec.annotations().clone().unwrap_or_default();
             a.insert(crate::runtime::IDMAP_ROOTFS.to_owned(), "true".to_owned());
             spec.set_annotations(Some(a));

@@ -2,15 +2,6 @@
 
 use super::Manager;
 
-/// Filesystems whose idmapped mounts Linux supports (since 5.12 for ext4/xfs, 5.15 btrfs,
-/// 6.3 tmpfs): where an unprivileged container's rootfs can live.
-const IDMAP_FILESYSTEMS: &[(nix::sys::statfs::FsType, &str)] = &[
-    (nix::sys::statfs::EXT4_SUPER_MAGIC, "ext4"),
-    (nix::sys::statfs::XFS_SUPER_MAGIC, "xfs"),
-    (nix::sys::statfs::BTRFS_SUPER_MAGIC, "btrfs"),
-    (nix::sys::statfs::TMPFS_MAGIC, "tmpfs"),
-];
-
 fn check(name: &str, level: &str, detail: String, fix: Option<&str>) -> crate::api::Check {
     crate::api::Check { name: name.into(), level: level.into(), detail, fix: fix.map(str::to_owned) }
 }
@@ -44,15 +35,16 @@ impl Manager {
             None,
         ));
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
-        let fs = nix::sys::statfs::statfs(&self.paths.state).ok().map(|s| s.filesystem_type());
-        let fs_name = fs.and_then(|t| IDMAP_FILESYSTEMS.iter().find(|(m, _)| *m == t).map(|(_, n)| *n));
-        out.push(match fs_name {
-            Some(n) => check("idmapped mounts", "ok", format!("{} is on {n}, kernel {release}", self.paths.state.display()), None),
-            None => check(
+        out.push(match super::security::idmappable(&self.paths.state) {
+            Ok(n) => check("idmapped mounts", "ok", format!("{} is on {n}, kernel {release}", self.paths.state.display()), None),
+            Err(what) => check(
                 "idmapped mounts",
-                "fail",
-                format!("{} is on a filesystem this kernel ({release}) may not idmap; unprivileged containers will not start there", self.paths.state.display()),
-                Some("keep the state directory on ext4, xfs, btrfs or tmpfs, or set security.privileged=true on the containers that live there"),
+                "warn",
+                format!(
+                    "{} is on a {what} this kernel ({release}) cannot idmap: an unprivileged container's rootfs there has its owners shifted once, file by file, at its first start",
+                    self.paths.state.display()
+                ),
+                Some("keep the state directory on ext4, xfs, btrfs or tmpfs"),
             ),
         });
         out.push(match crate::cgroup::Hierarchies::discover(&self.paths.cgroup_root) {

@@ -316,18 +316,34 @@ impl Manager {
         self.cleanup(name, &runtime)?;
         // A bad runtime choice or host config fails here, not later in the monitor.
         let chosen = self.runtime(name, &cfg)?;
-        let (idmap, _idmap_lock) = self.choose_idmap(name, &cfg.config)?;
-        if idmap.is_some() && chosen.argv.get(1).map(String::as_str) != Some("oci") {
-            return Err(Error::Invalid(format!(
-                "{name} is unprivileged, and {} cannot show its rootfs through an idmapped mount; run it with the built-in runtime (unset runtime), or set security.privileged=true",
-                chosen.argv[0]
-            )));
-        }
         let mut warnings = raise_inotify_limit();
         let rootfs = self.paths.rootfs(name);
         if !std::fs::symlink_metadata(&rootfs).map(|m| m.is_dir()).unwrap_or(false) {
             return Err(Error::BadRootfs { name: name.into(), path: rootfs });
         }
+        // Unprivileged: the rootfs through an idmapped mount, or, where that cannot be
+        // (another OCI runtime, a filesystem the kernel cannot idmap), shifted once on disk.
+        let prefer = self.shift_state(name).filter(|s| s.complete).map(|s| s.to.0);
+        let (mut idmap, _idmap_lock) = self.choose_idmap(name, &cfg.config, prefer)?;
+        let reason = match (&idmap, chosen.argv.get(1).map(String::as_str)) {
+            (None, _) => String::new(),
+            (Some(_), Some("oci")) => match security::idmappable(&rootfs) {
+                Ok(_) => String::new(),
+                Err(what) => format!("its {what} cannot be idmapped"),
+            },
+            (Some(_), _) => format!("{} does not idmap a rootfs", chosen.argv[0]),
+        };
+        if let Some(m) = idmap.as_mut() {
+            m.shifted = !reason.is_empty();
+        }
+        warnings.extend(self.settle_rootfs(name, idmap, &reason)?);
+        // runc and crun open the rootfs from inside the user namespace: its directory lets
+        // the guest's root group through (0710); otherwise it is root's alone (0700).
+        let through = idmap.filter(|m| m.shifted && chosen.argv.get(1).map(String::as_str) != Some("oci")).map(|m| m.gid);
+        let dir = self.paths.container(name);
+        std::os::unix::fs::lchown(&dir, None, Some(through.unwrap_or(0)))
+            .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(if through.is_some() { 0o710 } else { 0o700 })))
+            .map_err(|source| Error::Io { what: "set the container directory's access", source })?;
         warnings.extend(self.render_start_templates(name, &cfg.config));
         let run = self.paths.run_container(name);
         let bundle = self.paths.bundle(name);
@@ -563,7 +579,7 @@ impl Manager {
             monitor_alive: obs.monitor_alive,
             runtime,
             privileged: security::privileged(&cfg.config),
-            idmap: self.running_idmap(name).filter(|_| running).map(|m| api::IdMap { uid: m.uid, gid: m.gid, size: m.size }),
+            idmap: self.running_idmap(name).filter(|_| running).map(|m| api::IdMap { uid: m.uid, gid: m.gid, size: m.size, shifted: m.shifted }),
             created: cfg.created,
             started: obs.monitor.as_ref().filter(|_| running).map(|m| m.started),
             restarts: obs.monitor.as_ref().map(|m| m.restarts).unwrap_or(0),

@@ -9,9 +9,12 @@
 
 use std::collections::BTreeMap;
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Error, Manager, Result};
+use crate::storage;
 
 /// The range used when `/etc/subuid` (or `/etc/subgid`) has none for root: Incus's.
 pub const DEFAULT_RANGE: (u32, u32) = (1_000_000, 1_000_000_000);
@@ -30,6 +33,37 @@ pub struct IdMapping {
     pub uid: u32,
     pub gid: u32,
     pub size: u32,
+    /// The rootfs's owners were shifted into the range on disk (no idmapped mount).
+    #[serde(default)]
+    pub shifted: bool,
+}
+
+/// Where a container's rootfs's on-disk owners were shifted to (absent: the image's own).
+pub const SHIFT_FILE: &str = "idmap-shift.json";
+
+/// The on-disk state of a shifted rootfs: owners moved from `from` to `to` (uid, gid
+/// bases), `complete` once every file is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShiftState {
+    pub from: (u32, u32),
+    pub to: (u32, u32),
+    pub size: u32,
+    pub complete: bool,
+}
+
+/// Filesystems whose idmapped mounts Linux supports (since 5.12 for ext4/xfs, 5.15 btrfs,
+/// 6.3 tmpfs): an unprivileged container's rootfs on anything else is shifted once.
+pub const IDMAP_FILESYSTEMS: &[(nix::sys::statfs::FsType, &str)] = &[
+    (nix::sys::statfs::EXT4_SUPER_MAGIC, "ext4"),
+    (nix::sys::statfs::XFS_SUPER_MAGIC, "xfs"),
+    (nix::sys::statfs::BTRFS_SUPER_MAGIC, "btrfs"),
+    (nix::sys::statfs::TMPFS_MAGIC, "tmpfs"),
+];
+
+/// The name of `path`'s filesystem when the kernel can idmap it, else Err with its magic.
+pub fn idmappable(path: &Path) -> std::result::Result<&'static str, String> {
+    let t = nix::sys::statfs::statfs(path).map_err(|e| format!("statfs: {e}"))?.filesystem_type();
+    IDMAP_FILESYSTEMS.iter().find(|(m, _)| *m == t).map(|(_, n)| *n).ok_or_else(|| format!("filesystem (of type {:#x})", t.0))
 }
 
 /// The first `name:start:count` line for root (by name or uid 0) with room for a
@@ -82,13 +116,19 @@ fn block(range: (u32, u32), k: u32) -> Option<u32> {
 impl Manager {
     /// The map for `name`'s next start (None: privileged), and the lock that keeps another
     /// start from taking the same isolated block until this one has recorded it.
-    pub(super) fn choose_idmap(&self, name: &str, config: &BTreeMap<String, String>) -> Result<(Option<IdMapping>, Option<nix::fcntl::Flock<std::fs::File>>)> {
+    /// An isolated container whose rootfs is shifted keeps its block when it is free.
+    pub(super) fn choose_idmap(
+        &self,
+        name: &str,
+        config: &BTreeMap<String, String>,
+        prefer: Option<u32>,
+    ) -> Result<(Option<IdMapping>, Option<nix::fcntl::Flock<std::fs::File>>)> {
         if privileged(config) {
             return Ok((None, None));
         }
         let (uids, gids) = host_ranges();
         if !flag(config, "security.idmap.isolated", false) {
-            return Ok((Some(IdMapping { uid: uids.0, gid: gids.0, size: IDS_PER_CONTAINER }), None));
+            return Ok((Some(IdMapping { uid: uids.0, gid: gids.0, size: IDS_PER_CONTAINER, shifted: false }), None));
         }
         let lock_path = self.paths.run.join("idmap.lock");
         let file = std::fs::OpenOptions::new()
@@ -107,6 +147,14 @@ impl Manager {
             .map(|m| m.uid)
             .collect();
         // Block 0 is the shared one; isolated containers take 1, 2, ...
+        if let Some(p) = prefer.filter(|p| !used.contains(p) && *p >= uids.0 + IDS_PER_CONTAINER) {
+            let k = (p - uids.0) / IDS_PER_CONTAINER;
+            if let (Some(u), Some(g)) = (block(uids, k), block(gids, k)) {
+                if u == p {
+                    return Ok((Some(IdMapping { uid: u, gid: g, size: IDS_PER_CONTAINER, shifted: false }), Some(lock)));
+                }
+            }
+        }
         for k in 1.. {
             let (Some(u), Some(g)) = (block(uids, k), block(gids, k)) else {
                 return Err(Error::Invalid(format!(
@@ -116,10 +164,56 @@ impl Manager {
                 )));
             };
             if !used.contains(&u) {
-                return Ok((Some(IdMapping { uid: u, gid: g, size: IDS_PER_CONTAINER }), Some(lock)));
+                return Ok((Some(IdMapping { uid: u, gid: g, size: IDS_PER_CONTAINER, shifted: false }), Some(lock)));
             }
         }
         unreachable!("the loop returns")
+    }
+
+    /// Where `name`'s rootfs is shifted to on disk, if it is.
+    pub(super) fn shift_state(&self, name: &str) -> Option<ShiftState> {
+        let text = std::fs::read(self.paths.container(name).join(SHIFT_FILE)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// Bring `name`'s rootfs's on-disk owners where this start needs them: into `want`'s
+    /// range (shifted), or back to the image's own ids (idmapped or privileged). Finishes
+    /// an interrupted shift first. A note for the admin when it shifted.
+    pub(super) fn settle_rootfs(&self, name: &str, want: Option<IdMapping>, reason: &str) -> Result<Option<String>> {
+        let marker = self.paths.container(name).join(SHIFT_FILE);
+        let rootfs = self.paths.rootfs(name);
+        let save = |st: &ShiftState| storage::write_atomic(&marker, &serde_json::to_vec(st).expect("a shift state serialises"));
+        let run = |st: &ShiftState| -> Result<()> {
+            let one = |from: u32, to: u32| storage::shift::Shift { from, to, size: st.size };
+            let s = storage::shift::Shifts { uids: one(st.from.0, st.to.0), gids: one(st.from.1, st.to.1) };
+            storage::shift::shift_tree(&rootfs, s).map_err(|e| Error::Invalid(crate::runtime::chain(&e)))?;
+            Ok(())
+        };
+        let mut current = (0, 0);
+        if let Some(st) = self.shift_state(name) {
+            if !st.complete {
+                run(&st)?;
+                save(&ShiftState { complete: true, ..st })?;
+            }
+            current = st.to;
+        }
+        let target = want.filter(|m| m.shifted).map(|m| (m.uid, m.gid)).unwrap_or((0, 0));
+        if current == target {
+            return Ok(None);
+        }
+        let st = ShiftState { from: current, to: target, size: IDS_PER_CONTAINER, complete: false };
+        save(&st)?;
+        run(&st)?;
+        if target == (0, 0) {
+            std::fs::remove_file(&marker).map_err(|source| Error::Io { what: "record the rootfs's owners", source })?;
+            return Ok(Some(format!("shifted the owners of {name}'s rootfs back to the image's own ids")));
+        }
+        save(&ShiftState { complete: true, ..st })?;
+        Ok(Some(format!(
+            "shifted the owners of {name}'s rootfs once to host uids {}-{} ({reason}); they stay so for the next starts",
+            target.0,
+            target.0 as u64 + IDS_PER_CONTAINER as u64 - 1
+        )))
     }
 
     /// The map a running container was started with.

@@ -295,6 +295,20 @@ fn attach_nics(cfg: &Config, pid: Pid) -> Result<()> {
     Ok(())
 }
 
+/// A user-namespaced guest's cgroup2 directory belongs to its root (the built-in runtime
+/// hands it over itself; runc and crun do not).
+fn delegate_cgroup(cfg: &Config) -> Result<()> {
+    let Ok(spec) = oci_spec::runtime::Spec::load(cfg.bundle.join("config.json")) else { return Ok(()) };
+    let map = crate::runtime::userns::IdMap::from_spec(&spec).map_err(|e| Error::Runtime { verb: "create", message: e.to_string() })?;
+    let cg = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    if let (Some(map), Some(cg)) = (map, cg) {
+        let (u, g) = map.root();
+        let h = crate::cgroup::Hierarchies::discover(Path::new("/sys/fs/cgroup")).map_err(|e| Error::Runtime { verb: "create", message: e.to_string() })?;
+        h.delegate(cg.to_string_lossy().trim_start_matches('/'), u, g).map_err(|e| Error::Runtime { verb: "create", message: e.to_string() })?;
+    }
+    Ok(())
+}
+
 fn boot(cfg: &Config, sfd: &SignalFd) -> Result<Booted> {
     let console_path = cfg.run_dir.join("console.sock");
     let pid_file = cfg.run_dir.join("init.pid");
@@ -349,7 +363,7 @@ fn boot(cfg: &Config, sfd: &SignalFd) -> Result<Booted> {
         .ok_or_else(|| Error::Runtime { verb: "create", message: "it wrote no pid file".into() })?;
     // The NICs go into the new network namespace before init runs (at every boot: a
     // guest reboot makes a new namespace).
-    if let Err(e) = attach_nics(cfg, pid) {
+    if let Err(e) = attach_nics(cfg, pid).and_then(|()| delegate_cgroup(cfg)) {
         let _ = rt.run("delete", &["--force", &rt.id], &cfg.runtime_log());
         reap_blocking(pid, Duration::from_secs(5));
         return Err(e);

@@ -89,6 +89,7 @@ pub fn enter(pid: Pid, start_time: u64, req: &Request, cgroup_root: &Path) -> Re
     for (f, flag) in &ns {
         setns(f.as_fd(), *flag).map_err(|e| sys("setns", e))?;
     }
+    let in_userns = ns.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWUSER);
     drop(ns);
 
     // The command's stdio, made inside the container: its devpts, or pipes.
@@ -97,7 +98,7 @@ pub fn enter(pid: Pid, start_time: u64, req: &Request, cgroup_root: &Path) -> Re
         crate::sys::Forked::Child => {
             drop(host_io);
             drop(sfd);
-            let err = exec_in(req, child_fds, &bounding);
+            let err = exec_in(req, child_fds, &bounding, in_userns);
             eprintln!("Error: {}", super::chain(&err));
             std::process::exit(if matches!(err, Error::NoCommand(_)) { 127 } else { 126 });
         }
@@ -139,7 +140,7 @@ fn open_pipes() -> Result<(Io, ChildFds)> {
     Ok((Io::Pipes { stdin: in_w, stdout: out_r, stderr: err_r }, ChildFds([in_r, out_w, err_w])))
 }
 
-fn exec_in(req: &Request, fds: ChildFds, bounding: &caps::CapsHashSet) -> Error {
+fn exec_in(req: &Request, fds: ChildFds, bounding: &caps::CapsHashSet, in_userns: bool) -> Error {
     let sys = |what, source| Error::Sys { what, path: "exec".into(), source };
     // A session of its own; with a pty, the pty is its controlling terminal.
     if let Err(e) = nix::unistd::setsid() {
@@ -187,6 +188,15 @@ fn exec_in(req: &Request, fds: ChildFds, bounding: &caps::CapsHashSet) -> Error 
     // /proc/self/fd/N must find no host directory there.
     if let Err(e) = crate::sys::close_from(3) {
         return sys("close_range", e);
+    }
+    // A user-namespaced guest's uid now, holding nothing of the host's: dumpable again, so
+    // what it opens of its own /proc (a --cwd of /proc/self/fd) belongs to it. (A
+    // privileged command stays non-dumpable until execve: as root inside, a guest process
+    // could otherwise reopen our binary through /proc/PID/exe.)
+    if in_userns {
+        if let Err(e) = nix::sys::prctl::set_dumpable(true) {
+            return sys("set dumpable", e);
+        }
     }
     let cwd = req.cwd.clone().unwrap_or_else(|| if passwd::is_dir(&user.home) { user.home.clone() } else { "/".into() });
     if let Err(source) = nix::unistd::chdir(cwd.as_str()) {

@@ -8,6 +8,7 @@ mod lock;
 mod name;
 mod paths;
 mod remove;
+pub mod shift;
 
 pub use clone::{clone_tree, set_file_meta, Error as CloneError, Stats as CloneStats};
 pub use config::{find_key, known_key, validate_key, ContainerConfig, HostConfig, ImageRef, KEYS};
