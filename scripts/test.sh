@@ -19,7 +19,7 @@ scripts/leak-check.sh "$SYSCTR_TEST_NAMES" || status=1
 # a throw-away qemu guest booted with cgroup_no_v1=all (../shared/tools/v2vm.sh).
 v2vm=$(cd .. && pwd)/shared/tools/v2vm.sh
 if [ -x "$v2vm" ] || [ -f "$v2vm" ]; then
-    for t in busybox oci limits; do
+    for t in busybox oci limits security; do
         bin=$(cargo test --no-run --test "$t" 2>&1 | grep -o "target/debug/deps/$t-[0-9a-f]*" | tail -1)
         echo "== cgroup v2 guest: tests/$t.rs"
         V2VM_TIMEOUT=1200 bash "$v2vm" "$bin" --test-threads=1 || status=1

@@ -40,9 +40,16 @@ pub fn open_tree_clone(dir: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
 
 /// Make the detached mount `tree` show its files' owners through the id map of `userns`:
 /// on-disk uid 0 appears as the namespace's root, and what the namespace's root writes is
-/// stored as uid 0. Fails with EINVAL when the filesystem or kernel cannot idmap.
+/// stored as uid 0. Fails with EINVAL when the filesystem or kernel cannot idmap. The tree
+/// is made private too: a clone of a shared mount (systemd hosts) would be a peer of the
+/// host's, and pivot_root refuses to leave a root whose parent is shared.
 pub fn idmap(tree: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> nix::Result<()> {
-    let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: libc::MS_PRIVATE as u64,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
     let empty = CString::default();
     // SAFETY: `attr` is a valid mount_attr of the size passed; the path is empty with AT_EMPTY_PATH.
     let r = unsafe {
