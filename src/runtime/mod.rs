@@ -571,21 +571,28 @@ fn build_userns_root(c: HelperCtx<'_>, join: impl Fn(Pid) -> Result<()>) -> Resu
         }
         crate::sys::Forked::Parent(helper) => {
             drop(theirs);
-            let reap = |e: Error| {
-                let _ = nix::sys::signal::kill(helper, nix::sys::signal::Signal::SIGKILL);
-                let _ = waitpid(helper, None);
-                e
+            // A helper that failed early (a hostile rootfs) may be gone by now: what it
+            // said is the error worth reporting, not our failed hand-over.
+            let joined = if c.into.is_none() {
+                join(helper).and_then(|()| {
+                    std::io::Write::write_all(&mut ours, b"joined\n").map_err(|e| Error::Io { what: "tell the userns helper it joined", source: e })
+                })
+            } else {
+                Ok(())
             };
-            if c.into.is_none() {
-                join(helper).map_err(reap)?;
-                std::io::Write::write_all(&mut ours, b"joined\n").map_err(|e| reap(Error::Io { what: "tell the userns helper it joined", source: e }))?;
+            if joined.is_err() {
+                let _ = nix::sys::signal::kill(helper, nix::sys::signal::Signal::SIGKILL);
             }
             let got = crate::sys::fdpass::recv_fds_body(ours.as_fd(), 2);
             let _ = waitpid(helper, None);
+            let said = got.as_ref().ok().map(|(_, body)| String::from_utf8_lossy(body).trim().to_owned()).unwrap_or_default();
+            if let Some(msg) = said.strip_prefix("error: ") {
+                return Err(Error::Child(msg.to_owned()));
+            }
+            joined?;
             let (fds, body) = got.map_err(|source| Error::Sys { what: "hear from the userns helper", path: "sync socket".into(), source })?;
             if body != b"root\n" {
-                let msg = String::from_utf8_lossy(&body);
-                return Err(Error::Child(msg.trim().strip_prefix("error: ").unwrap_or("the userns helper exited before reporting").to_owned()));
+                return Err(Error::Child("the userns helper exited before reporting".into()));
             }
             Ok((fds, helper))
         }
