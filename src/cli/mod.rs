@@ -15,6 +15,7 @@ mod restart;
 mod shell;
 mod start;
 mod stop;
+mod tui;
 
 use std::path::PathBuf;
 
@@ -82,6 +83,8 @@ pub enum Command {
     Exec(exec::Args),
     /// A login shell inside a running container.
     Shell(shell::Args),
+    /// The live fleet dashboard: watch every container and act on it (`?` lists the keys).
+    Tui(tui::Args),
 }
 
 impl Cli {
@@ -121,6 +124,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Console(a) => console::run(&client, a),
         Command::Exec(a) => exec::run(&client, a),
         Command::Shell(a) => shell::run(&client, a),
+        Command::Tui(a) => tui::run(&client, a),
     }
 }
 
