@@ -110,15 +110,17 @@ pub fn render(app: &App, f: &mut Frame) {
     if app.zoom {
         detail(app, &t, sel, f, body);
     } else if body.width >= SIDE_BY_SIDE {
-        // The table keeps what its columns use; the detail pane has the rest.
-        let left = body.width.saturating_sub(80).clamp(100, 125);
-        table(app, &t, f, Rect { width: left, ..body });
+        // The table takes what its columns use (up to 125), the detail pane the rest.
+        let p = plan(app, Rect { width: 125, ..body });
+        let left = p.used.max(60);
+        table(app, &t, f, Rect { width: left, ..body }, p);
         detail(app, &t, sel, f, Rect { x: body.x + left, width: body.width - left, ..body });
     } else {
         // The table gets what its rows need, up to half; the detail pane the rest.
         let want = app.view.len() as u16 + 1;
         let h = want.clamp(4.min(body.height), (body.height / 2).max(4).min(body.height));
-        table(app, &t, f, Rect { height: h, ..body });
+        let area = Rect { height: h, ..body };
+        table(app, &t, f, area, plan(app, area));
         if body.height > h + 3 {
             detail(app, &t, sel, f, Rect { y: body.y + h, height: body.height - h, ..body });
         }
@@ -235,7 +237,17 @@ fn cell(app: &App, e: &Entry, col: Column) -> String {
     }
 }
 
-fn table(app: &App, t: &Theme, f: &mut Frame, area: Rect) {
+/// What the table shows in an area: the page of rows, their cells, the columns that fit
+/// (index, column, width) and the width they take.
+struct Plan<'a> {
+    offset: usize,
+    page: Vec<&'a Entry>,
+    cells: Vec<Vec<String>>,
+    cols: Vec<(usize, Column, usize)>,
+    used: u16,
+}
+
+fn plan<'a>(app: &'a App, area: Rect) -> Plan<'a> {
     let rows_h = area.height.saturating_sub(1).max(1) as usize;
     // Page by page: the selection moves within a page; a page turns as a whole.
     let offset = app.selected / rows_h * rows_h;
@@ -245,7 +257,8 @@ fn table(app: &App, t: &Theme, f: &mut Frame, area: Rect) {
     let priority = [Column::Name, Column::State, Column::Cpu, Column::Memory, Column::Pids, Column::Ipv4, Column::Uptime, Column::Net, Column::Image, Column::Autostart];
     let width_of = |c: Column| {
         let i = Column::ALL.iter().position(|x| *x == c).unwrap_or(0);
-        let w = cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(c.title().len());
+        let title = c.title().len() + usize::from(c == app.sort);
+        let w = cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(title);
         match c {
             Column::Name => w.clamp(8, 24),
             Column::State => w.max(8),
@@ -262,6 +275,11 @@ fn table(app: &App, t: &Theme, f: &mut Frame, area: Rect) {
         }
     }
     let cols: Vec<(usize, Column, usize)> = Column::ALL.iter().enumerate().filter_map(|(i, c)| shown.iter().find(|(s, _)| s == c).map(|(_, w)| (i, *c, *w))).collect();
+    Plan { offset, page, cells, cols, used: used.min(u16::MAX as usize) as u16 }
+}
+
+fn table(app: &App, t: &Theme, f: &mut Frame, area: Rect, plan: Plan) {
+    let Plan { offset, page, cells, cols, .. } = plan;
     let head = Row::new(cols.iter().map(|(_, c, _)| {
         let mark = if *c == app.sort { if app.descending { "▼" } else { "▲" } } else { "" };
         format!("{}{mark}", c.title())
