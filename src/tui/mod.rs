@@ -7,6 +7,7 @@
 pub mod app;
 #[doc(hidden)]
 pub mod fixture;
+mod fleet;
 mod shell;
 pub mod ui;
 mod units;
