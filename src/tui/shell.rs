@@ -4,6 +4,8 @@
 //! main thread only reads keys, applies messages and draws.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -51,6 +53,12 @@ pub fn run(client: &Client, interval: Duration) -> io::Result<()> {
         std::thread::Builder::new().name("tui-log".into()).spawn(move || console_tail(c, tx, log_rx))?;
     }
 
+    // SIGTERM and SIGHUP end the dashboard through the same door as `q`: the terminal is put
+    // back. (An attached console relays them to its guest meanwhile.)
+    let ended = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, ended.clone())?;
+    }
     let _guard = Screen::enter()?;
     let mut term = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     term.clear()?;
@@ -58,6 +66,9 @@ pub fn run(client: &Client, interval: Duration) -> io::Result<()> {
     let mut dirty = true;
     let mut last_tick = Instant::now();
     loop {
+        if ended.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         if dirty {
             term.draw(|f| super::ui::render(&app, f))?;
             dirty = false;
