@@ -94,6 +94,17 @@ fn tui_starts_stops_consoles_and_deletes() {
     // The console tail in the detail pane has what we typed.
     expect(&tmux, Duration::from_secs(10), "the console tail", |s| s.contains("echo TUI$((6*7))"));
 
+    // e: a login shell the same way; its exit status comes back on the status line. A few
+    // seconds in it, so a stale clock would have the note expire at once.
+    tmux.keys(SESSION, &["e"]);
+    expect(&tmux, Duration::from_secs(10), "the login shell's prompt", |s| s.lines().any(|l| l.trim_end().ends_with("~ #")));
+    tmux.text(SESSION, "echo SH$((6*7)); sleep 6; exit 3");
+    tmux.keys(SESSION, &["Enter"]);
+    expect(&tmux, Duration::from_secs(10), "the shell's answer", |s| s.lines().any(|l| l.trim() == "SH42"));
+    expect(&tmux, Duration::from_secs(20), "the dashboard after the shell", |s| {
+        s.contains(&format!("shell on {name} ended (exit 3)")) && row(s, &name).is_some_and(|r| r.contains("RUNNING"))
+    });
+
     // x asks, y stops.
     tmux.keys(SESSION, &["x"]);
     expect(&tmux, Duration::from_secs(5), "the question", |s| s.contains(&format!("Stop {name}?")) && s.contains("y: yes"));
@@ -155,6 +166,15 @@ fn tui_survives_the_daemon_going_away() {
     assert_eq!(env.status(&name), "FROZEN");
     tmux.keys(SESSION, &["f"]);
     expect(&tmux, Duration::from_secs(20), "the container thawed", |s| row(s, &name).is_some_and(|r| r.contains("RUNNING")));
-    tmux.keys(SESSION, &["q"]);
+
+    // SIGTERM ends it as q does: the terminal is back to normal (no alternate screen, the
+    // cursor shown) for the shell after it.
+    let alt = || String::from_utf8_lossy(&tmux.tmux(&["display", "-p", "-t", SESSION, "#{alternate_on} #{cursor_flag}"]).stdout).trim().to_owned();
+    assert_eq!(alt(), "1 0", "the dashboard is on the alternate screen, cursor hidden");
+    let shell: i32 = String::from_utf8_lossy(&tmux.tmux(&["display", "-p", "-t", SESSION, "#{pane_pid}"]).stdout).trim().parse().expect("the pane's pid");
+    let tui = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).expect("the pane's children");
+    let tui: i32 = tui.split_whitespace().next().and_then(|p| p.parse().ok()).expect("sysctr tui runs in the pane");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(tui), nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     expect(&tmux, Duration::from_secs(5), "the exit", |s| s.contains("EXIT=0"));
+    assert_eq!(alt(), "0 1", "the terminal is restored");
 }

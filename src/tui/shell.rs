@@ -106,10 +106,13 @@ pub fn run(client: &Client, interval: Duration) -> io::Result<()> {
                     }
                     Effect::Console(name) => {
                         let r = suspended(&mut term, || console(&quiet, &name))?;
+                        // The clock first: the note about it must not look minutes old.
+                        let _ = tx.send(Msg::Tick { now_ms: now_ms() });
                         let _ = tx.send(Msg::Returned(r));
                     }
                     Effect::Shell(name) => {
                         let r = suspended(&mut term, || shell(&quiet, &name))?;
+                        let _ = tx.send(Msg::Tick { now_ms: now_ms() });
                         let _ = tx.send(Msg::Returned(r));
                     }
                 }
