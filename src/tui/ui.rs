@@ -160,19 +160,26 @@ fn title_bar(app: &App, t: &Theme, f: &mut Frame, area: Rect) {
     if frozen > 0 {
         left.push(Span::raw(format!(" · {frozen} frozen")));
     }
+    // Work on containers the table has no row for yet (a launch fetching its image).
+    for (name, b) in app.busy.iter().filter(|(n, _)| !app.entries.iter().any(|e| &e.c.name == *n)) {
+        left.push(Span::styled(format!(" · {} {name}", b.progress(app.now_ms)), t.fg(Color::Yellow).add_modifier(Modifier::BOLD)));
+    }
     let arrow = if app.descending { "▼" } else { "▲" };
     left.push(Span::styled(format!("   sort {} {arrow}", app.sort.title()), t.dim()));
     if !app.filter.is_empty() {
         left.push(Span::raw(format!("   filter \"{}\": {} shown", app.filter, app.view.len())));
     }
-    f.render_widget(Paragraph::new(Line::from(left)), area);
+    let left = Line::from(left);
+    let used = left.width() as u16;
+    f.render_widget(Paragraph::new(left), area);
     let right = match &app.link {
         Link::Connecting => Span::styled("connecting… ", t.dim()),
         Link::Up => Span::styled(format!("updated {} ago ", age(app.updated_ms.map_or(0, |u| app.now_ms.saturating_sub(u)) / 1000)), t.dim()),
         Link::Down { .. } => Span::styled(" daemon unreachable ", t.error()),
     };
     let w = right.width() as u16;
-    if area.width > w + 40 {
+    // Only where the left part leaves room for it.
+    if area.width >= used + w + 1 {
         f.render_widget(Paragraph::new(right).alignment(Alignment::Right), Rect { x: area.right() - w, width: w, ..area });
     }
 }

@@ -139,6 +139,11 @@ fn confirm_delete_and_launch_form_80x24() {
         app.update(key(KeyCode::Char(c)));
     }
     snapshot("launch-80x24", &draw(&app, 80, 24));
+    // Enter launches; until the container exists, the title bar shows the progress.
+    app.update(key(KeyCode::Enter));
+    app.update(Msg::Tick { now_ms: app.now_ms + 7_000 });
+    let top = text(&draw(&app, 80, 24)).lines().next().unwrap_or_default().to_owned();
+    assert!(top.contains("· launching 7 s web9"), "{top}");
 }
 
 #[test]
