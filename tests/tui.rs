@@ -54,6 +54,13 @@ fn filter_to(tmux: &Tmux, name: &str) {
     expect(tmux, Duration::from_secs(5), "the filter", |s| s.contains(&format!("filter \"{name}\": 1 shown")));
 }
 
+/// The pid of `sysctr tui` in the pane: the pane's shell's child.
+fn tui_pid(tmux: &Tmux) -> i32 {
+    let shell: i32 = String::from_utf8_lossy(&tmux.tmux(&["display", "-p", "-t", SESSION, "#{pane_pid}"]).stdout).trim().parse().expect("the pane's pid");
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).expect("the pane's children");
+    children.split_whitespace().next().and_then(|p| p.parse().ok()).expect("sysctr tui runs in the pane")
+}
+
 /// Start from the dashboard, use the console and come back with Ctrl-a q, stop and delete
 /// with their confirmations: each step as the screen shows it, and as the daemon has it.
 #[test]
@@ -171,10 +178,31 @@ fn tui_survives_the_daemon_going_away() {
     // cursor shown) for the shell after it.
     let alt = || String::from_utf8_lossy(&tmux.tmux(&["display", "-p", "-t", SESSION, "#{alternate_on} #{cursor_flag}"]).stdout).trim().to_owned();
     assert_eq!(alt(), "1 0", "the dashboard is on the alternate screen, cursor hidden");
-    let shell: i32 = String::from_utf8_lossy(&tmux.tmux(&["display", "-p", "-t", SESSION, "#{pane_pid}"]).stdout).trim().parse().expect("the pane's pid");
-    let tui = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).expect("the pane's children");
-    let tui: i32 = tui.split_whitespace().next().and_then(|p| p.parse().ok()).expect("sysctr tui runs in the pane");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(tui), nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(tui_pid(&tmux)), nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     expect(&tmux, Duration::from_secs(5), "the exit", |s| s.contains("EXIT=0"));
     assert_eq!(alt(), "0 1", "the terminal is restored");
+}
+
+/// A dashboard whose terminal goes away ends with it (it once stayed behind, reading the
+/// closed terminal's end-of-file in a loop). On an empty instance it starts the daemon
+/// itself, as any first command does.
+#[test]
+fn tui_does_not_outlive_its_terminal() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let tmux = Tmux::new();
+    tmux.spawn(SESSION, &env, &["tui"]);
+    expect(&tmux, Duration::from_secs(20), "the empty fleet", |s| s.contains("0 containers") && s.contains("no containers yet"));
+    assert!(env.daemon_pid().is_some(), "the first refresh starts the embedded default daemon");
+    let tui = tui_pid(&tmux);
+    tmux.tmux(&["kill-server"]);
+    let alive = || std::fs::read_to_string(format!("/proc/{tui}/stat")).is_ok_and(|s| !s.contains(") Z "));
+    let ended = wait_for(Duration::from_secs(5), || !alive());
+    if !ended {
+        // Not left behind by a failure either.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(tui), nix::sys::signal::Signal::SIGKILL);
+    }
+    assert!(ended, "sysctr tui (pid {tui}) outlived its terminal");
 }

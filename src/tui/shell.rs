@@ -53,10 +53,11 @@ pub fn run(client: &Client, interval: Duration) -> io::Result<()> {
         std::thread::Builder::new().name("tui-log".into()).spawn(move || console_tail(c, tx, log_rx))?;
     }
 
-    // SIGTERM and SIGHUP end the dashboard through the same door as `q`: the terminal is put
-    // back. (An attached console relays them to its guest meanwhile.)
+    // SIGTERM and SIGINT end the dashboard through the same door as `q`: the terminal is put
+    // back. (An attached console relays them to its guest meanwhile.) SIGHUP keeps its
+    // default: the terminal is gone, and crossterm would read its end-of-file forever.
     let ended = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGINT] {
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, ended.clone())?;
     }
     let _guard = Screen::enter()?;
