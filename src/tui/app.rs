@@ -312,21 +312,23 @@ impl App {
         }
         self.link = Link::Up;
         self.updated_ms = Some(at_ms);
-        let mut old: HashMap<String, Entry> = self.entries.drain(..).map(|e| (e.c.name.clone(), e)).collect();
-        self.entries = containers
-            .into_iter()
-            .map(|c| match old.remove(&c.name) {
-                Some(mut e) => {
+        let same = self.entries.len() == containers.len() && self.entries.iter().zip(&containers).all(|(e, c)| e.c.name == c.name);
+        if same {
+            // The usual refresh: the same containers in the same order; update in place.
+            for (e, c) in self.entries.iter_mut().zip(containers) {
+                e.observe(c, at_ms);
+            }
+        } else {
+            let mut old: HashMap<String, Entry> = self.entries.drain(..).map(|e| (e.c.name.clone(), e)).collect();
+            self.entries = containers
+                .into_iter()
+                .map(|c| {
+                    let mut e = old.remove(&c.name).unwrap_or_else(|| Entry::new(c.clone()));
                     e.observe(c, at_ms);
                     e
-                }
-                None => {
-                    let mut e = Entry::new(c.clone());
-                    e.observe(c, at_ms);
-                    e
-                }
-            })
-            .collect();
+                })
+                .collect();
+        }
         let before = self.selected_name.clone();
         self.relayout();
         let mut fx = Vec::new();
