@@ -170,7 +170,7 @@ fn title_bar(app: &App, t: &Theme, f: &mut Frame, area: Rect) {
         left.push(Span::raw(format!("   filter \"{}\": {} shown", app.filter, app.view.len())));
     }
     let left = Line::from(left);
-    let used = left.width() as u16;
+    let used = left.width().min(usize::from(u16::MAX)) as u16;
     f.render_widget(Paragraph::new(left), area);
     let right = match &app.link {
         Link::Connecting => Span::styled("connecting… ", t.dim()),
@@ -179,7 +179,7 @@ fn title_bar(app: &App, t: &Theme, f: &mut Frame, area: Rect) {
     };
     let w = right.width() as u16;
     // Only where the left part leaves room for it.
-    if area.width >= used + w + 1 {
+    if area.width > used.saturating_add(w) {
         f.render_widget(Paragraph::new(right).alignment(Alignment::Right), Rect { x: area.right() - w, width: w, ..area });
     }
 }
