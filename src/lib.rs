@@ -13,6 +13,7 @@ pub mod network;
 pub mod oci;
 pub mod runtime;
 pub mod storage;
+pub mod tui;
 pub mod wire;
 #[allow(unsafe_code)]
 pub mod sys;

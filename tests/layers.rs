@@ -24,7 +24,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // HTTP to the daemon; `storage` for the paths and the checks made at the edge, `sys`
     // for handing stdio over the socket.
     ("client", &["api", "wire", "storage", "sys"]),
-    ("cli", &["client", "api"]),
+    // The dashboard: the daemon through the client alone.
+    ("tui", &["client", "api"]),
+    ("cli", &["client", "api", "tui"]),
 ];
 
 fn uses(path: &Path, out: &mut BTreeSet<String>) {

@@ -119,6 +119,12 @@ pub struct Usage {
     pub oom_kills: Option<u64>,
     /// Pressure stall information (avg10, percent) where the host has it.
     pub pressure: Option<Pressure>,
+    /// Bytes its NICs received and sent since they were made (the counters of its network
+    /// namespace, loopback left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_rx: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_tx: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@ mod restart;
 mod shell;
 mod start;
 mod stop;
+mod tui;
 
 use std::path::PathBuf;
 
@@ -84,6 +85,8 @@ pub enum Command {
     Shell(shell::Args),
     /// Check the host for what containers need, and explain what to fix.
     Doctor,
+    /// The live fleet dashboard: watch every container and act on it (`?` lists the keys).
+    Tui(tui::Args),
 }
 
 impl Cli {
@@ -133,6 +136,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(if checks.iter().any(|c| c.level == "fail") { 1 } else { 0 })
         }
+        Command::Tui(a) => tui::run(&client, a),
     }
 }
 

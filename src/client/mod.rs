@@ -47,9 +47,12 @@ const CONSOLE_PROTOCOL: &str = "sysctr-console";
 /// The console helper's exit code when the console closed (the container stopped).
 pub const CONSOLE_CLOSED: i32 = 3;
 
+#[derive(Clone)]
 pub struct Client {
     paths: Paths,
     socket: PathBuf,
+    /// Start the embedded default daemon when none answers.
+    autostart: bool,
 }
 
 fn enc(s: &str) -> String {
@@ -61,7 +64,14 @@ impl Client {
     /// request, so input refused at the edge never starts a daemon.
     pub fn connect(paths: Paths) -> Result<Client> {
         let socket = paths.run.join("sysctr.sock");
-        Ok(Client { paths, socket })
+        Ok(Client { paths, socket, autostart: true })
+    }
+
+    /// The same client, but one that never starts a daemon: when none answers, its requests
+    /// fail (a dashboard waits for the daemon to come back rather than fight whoever
+    /// stopped it).
+    pub fn without_autostart(&self) -> Client {
+        Client { autostart: false, ..self.clone() }
     }
 
     /// The embedded default: `sysctr daemon` in a session of its own, its output in the
@@ -119,6 +129,7 @@ impl Client {
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 return Err(Error::Daemon(format!("permission denied on {}: run as root or join the group sysctr-admin", self.socket.display())))
             }
+            Err(e) if !self.autostart => return Err(Error::Daemon(format!("cannot reach the sysctr daemon on {}: {e}", self.socket.display()))),
             Err(_) => self.start_daemon()?,
         }
         UnixStream::connect(&self.socket).map_err(|e| Error::Daemon(format!("cannot reach the sysctr daemon on {}: {e}", self.socket.display())))
@@ -227,6 +238,20 @@ impl Client {
     pub fn check_key(&self, key: &str) -> Result<()> {
         crate::storage::known_key(key).map(drop).map_err(|e| Error::Api { status: 400, message: e.to_string() })
     }
+    /// The daemon's event stream: lifecycle and operation events as they happen. The
+    /// iterator ends when the daemon goes away.
+    pub fn events(&self) -> Result<Events> {
+        let gone = |e: String| Error::Daemon(format!("the daemon went away: {e}"));
+        let s = self.open()?;
+        let mut w = s.try_clone().map_err(|e| gone(e.to_string()))?;
+        wire::write_request(&mut w, "GET", "/1.0/events", None, None).map_err(|e| gone(e.to_string()))?;
+        let mut r = BufReader::new(s);
+        let (status, _) = wire::read_response_head(&mut r).map_err(|e| gone(e.to_string()))?;
+        if status != 200 {
+            return Err(Error::Api { status, message: format!("GET /1.0/events answered {status}") });
+        }
+        Ok(Events { r })
+    }
     pub fn console_log(&self, name: &str) -> Result<Vec<u8>> {
         self.raw("GET", &format!("{}/log", Self::container_path(name)?), None).map(|(_, b)| b)
     }
@@ -334,15 +359,13 @@ impl Client {
             return Err(Error::Api { status, message });
         }
         crate::sys::fdpass::send_fds(w.as_fd(), &[0, 1, 2], b"F").map_err(|e| gone(e.to_string()))?;
-        let signals = crate::sys::signals::signal_pipe(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGWINCH, libc::SIGUSR1, libc::SIGUSR2])
+        // Relayed while attached; our own handlers (a TUI's SIGWINCH) come back after.
+        let signals = crate::sys::signals::Relay::new(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGWINCH, libc::SIGUSR1, libc::SIGUSR2])
             .map_err(|e| gone(e.to_string()))?;
         loop {
             if r.buffer().is_empty() {
                 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-                let mut fds = vec![PollFd::new(r.get_ref().as_fd(), PollFlags::POLLIN)];
-                if let Some(sp) = &signals {
-                    fds.push(PollFd::new(sp.as_fd(), PollFlags::POLLIN));
-                }
+                let mut fds = vec![PollFd::new(r.get_ref().as_fd(), PollFlags::POLLIN), PollFd::new(signals.fd(), PollFlags::POLLIN)];
                 match poll(&mut fds, PollTimeout::NONE) {
                     Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                     Err(e) => return Err(gone(e.to_string())),
@@ -350,12 +373,10 @@ impl Client {
                 let sig_ready = fds.get(1).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
                 let sock_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
                 if sig_ready {
-                    if let Some(sp) = &signals {
-                        let mut b = [0u8; 32];
-                        let n = nix::unistd::read(sp.as_raw_fd(), &mut b).unwrap_or(0);
-                        for s in &b[..n] {
-                            let _ = writeln!(w, "{}", serde_json::json!({"signal": s}));
-                        }
+                    let mut b = [0u8; 32];
+                    let n = nix::unistd::read(signals.fd().as_raw_fd(), &mut b).unwrap_or(0);
+                    for s in &b[..n] {
+                        let _ = writeln!(w, "{}", serde_json::json!({"signal": s}));
                     }
                 }
                 if !sock_ready {
@@ -376,6 +397,28 @@ impl Client {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(gone(e.to_string())),
+            }
+        }
+    }
+}
+
+/// `GET /1.0/events`, one event at a time; blank keep-alive lines are skipped.
+pub struct Events {
+    r: BufReader<UnixStream>,
+}
+
+impl Iterator for Events {
+    type Item = Result<api::Event>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let mut line = String::new();
+            match self.r.read_line(&mut line) {
+                Ok(0) => return None,
+                Ok(_) if line.trim().is_empty() => continue,
+                Ok(_) => return Some(serde_json::from_str(line.trim()).map_err(|e| Error::Daemon(format!("unexpected event {:?}: {e}", line.trim())))),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Some(Err(Error::Daemon(format!("the daemon went away: {e}")))),
             }
         }
     }

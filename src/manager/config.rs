@@ -231,7 +231,36 @@ pub(super) fn usage(hier: &Hierarchies, name: &str) -> Option<api::Usage> {
             io_some: p.io_some,
             io_full: p.io_full,
         }),
+        net_rx: None,
+        net_tx: None,
     })
+}
+
+/// Bytes received and sent by the NICs of the network namespace `pid` is in (loopback left
+/// out), as the host reads them in `/proc/PID/net/dev`.
+pub(super) fn net_bytes(pid: i32) -> Option<(u64, u64)> {
+    parse_net_dev(&std::fs::read_to_string(format!("/proc/{pid}/net/dev")).ok()?)
+}
+
+/// The rx and tx byte totals of a `/proc/net/dev` table, `lo` left out.
+fn parse_net_dev(text: &str) -> Option<(u64, u64)> {
+    let mut lines = text.lines();
+    // Two header lines, then `  eth0: rx_bytes packets errs drop fifo frame compressed multicast tx_bytes ...`.
+    lines.next()?.contains("Receive").then_some(())?;
+    lines.next()?;
+    let (mut rx, mut tx) = (0u64, 0u64);
+    for line in lines {
+        let Some((nic, counters)) = line.split_once(':') else { continue };
+        if nic.trim() == "lo" {
+            continue;
+        }
+        let f: Vec<u64> = counters.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        if let (Some(r), Some(t)) = (f.first(), f.get(8)) {
+            rx = rx.saturating_add(*r);
+            tx = tx.saturating_add(*t);
+        }
+    }
+    Some((rx, tx))
 }
 
 fn mem_total() -> Result<u64> {
@@ -264,6 +293,17 @@ fn check_nofile(n: u64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn net_dev_totals_leave_out_loopback() {
+        let text = "Inter-|   Receive                                                |  Transmit\n \
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    \
+lo:    5000      10    0    0    0     0          0         0     5000      10    0    0    0     0       0          0\n  \
+eth0:  1200       9    0    0    0     0          0         0      300       4    0    0    0     0       0          0\n  \
+eth1:    34       1    0    0    0     0          0         0        6       1    0    0    0     0       0          0\n";
+        assert_eq!(super::parse_net_dev(text), Some((1234, 306)));
+        assert_eq!(super::parse_net_dev(""), None);
+    }
 
     fn map(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
         kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

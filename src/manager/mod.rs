@@ -570,7 +570,10 @@ impl Manager {
             Some(applied) => config::differing(&cfg.config, &applied),
             None => vec![],
         };
-        let usage = self.hierarchies().ok().filter(|_| running).and_then(|h| config::usage(h, name));
+        let mut usage = self.hierarchies().ok().filter(|_| running).and_then(|h| config::usage(h, name));
+        if let (Some(u), Some(m)) = (usage.as_mut(), obs.monitor.as_ref()) {
+            (u.net_rx, u.net_tx) = config::net_bytes(m.init_pid).unzip();
+        }
         Ok(api::Container {
             name: name.into(),
             status,

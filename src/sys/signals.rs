@@ -40,6 +40,65 @@ pub fn signal_pipe(signals: &[libc::c_int]) -> nix::Result<Option<OwnedFd>> {
     Ok(read_end)
 }
 
+/// Signals delivered on the self-pipe while a [`Relay`] lives; their previous handlers come
+/// back when it drops. For a front end that attaches a console or exec many times in one
+/// process (the TUI) and keeps its own handlers (SIGWINCH, default SIGTERM) between them.
+pub struct Relay {
+    read: std::os::fd::RawFd,
+    saved: Vec<(nix::sys::signal::Signal, nix::sys::signal::SigAction)>,
+}
+
+static RELAY_PIPE: std::sync::OnceLock<(OwnedFd, OwnedFd)> = std::sync::OnceLock::new();
+
+impl Relay {
+    /// Relay `signals` until the guard drops. Signals caught by an earlier relay and never
+    /// read are dropped first: they were meant for the command of that one.
+    pub fn new(signals: &[libc::c_int]) -> nix::Result<Relay> {
+        use std::os::fd::AsRawFd;
+        let (r, w) = match RELAY_PIPE.get() {
+            Some(p) => p,
+            None => {
+                let p = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
+                RELAY_PIPE.get_or_init(|| p)
+            }
+        };
+        // The daemon's `signal_pipe` and a relay never share a process; the first pipe wins.
+        let _ = PIPE_WR.compare_exchange(-1, w.as_raw_fd(), Ordering::Relaxed, Ordering::Relaxed);
+        let mut stale = [0u8; 64];
+        while nix::unistd::read(r.as_raw_fd(), &mut stale).is_ok_and(|n| n > 0) {}
+        let mut relay = Relay { read: r.as_raw_fd(), saved: Vec::new() };
+        for &sig in signals {
+            let action = nix::sys::signal::SigAction::new(
+                nix::sys::signal::SigHandler::Handler(on_signal),
+                nix::sys::signal::SaFlags::SA_RESTART,
+                nix::sys::signal::SigSet::empty(),
+            );
+            let sig = nix::sys::signal::Signal::try_from(sig)?;
+            // SAFETY: as in `signal_pipe`: the handler only write(2)s one byte to a
+            // descriptor stored before it is installed.
+            let old = unsafe { nix::sys::signal::sigaction(sig, &action) }?;
+            relay.saved.push((sig, old));
+        }
+        Ok(relay)
+    }
+
+    /// The pipe's read end: one byte (the signal number) per signal caught.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        // SAFETY: the descriptor belongs to RELAY_PIPE, which lives (open) until the process
+        // ends; the borrow cannot outlive it.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.read) }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        for (sig, old) in self.saved.drain(..).rev() {
+            // SAFETY: puts back exactly the disposition sigaction returned for this signal.
+            let _ = unsafe { nix::sys::signal::sigaction(sig, &old) };
+        }
+    }
+}
+
 /// Put the next program in a session of its own (setsid), detached from our terminal and
 /// process group, in `/`, with umask 022 and none of our descriptors but stdio: the host
 /// service started in the background by a CLI.
