@@ -40,7 +40,8 @@ fn full_command() -> clap::Command {
     sysctr::cli::Cli::command().subcommand(daemon)
 }
 
-/// `sysctr __generate man|completions DIR`: write the man pages (`sysctr.1`, `sysctr-VERB.1`)
+/// `sysctr __generate man|completions DIR`: write the man pages (`sysctr.1`, `sysctr-VERB.1`,
+/// `sysctr-oci.1`)
 /// or the bash, zsh and fish completions into DIR, from the clap definition.
 fn hidden_generate(args: &[String]) -> i32 {
     let (Some(what), Some(dir)) = (args.first(), args.get(1)) else {
@@ -49,7 +50,13 @@ fn hidden_generate(args: &[String]) -> i32 {
     };
     let dir = std::path::Path::new(dir);
     let r = std::fs::create_dir_all(dir).and_then(|()| match what.as_str() {
-        "man" => clap_mangen::generate_to(full_command(), dir),
+        "man" => {
+            use clap::CommandFactory;
+            clap_mangen::generate_to(full_command(), dir)?;
+            // The runc-compatible runtime command (also `sysctr oci`).
+            let oci = sysctr::runtime::command::Args::command().name("sysctr-oci").bin_name("sysctr-oci");
+            clap_mangen::generate_to(oci, dir)
+        }
         "completions" => {
             use clap_complete::Shell;
             for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
