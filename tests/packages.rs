@@ -353,3 +353,30 @@ fn lintian_and_rpmlint_report_no_errors() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && report.contains(" 0 errors"), "rpmlint:\n{report}{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The two halves of sysctr-startup.service on a real daemon: `--boot` returns once the
+/// boot's autostart containers run, `--shutdown` stops them.
+#[test]
+fn startup_unit_commands_wait_for_autostart_and_stop_every_container() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let fails = env.fails(&["daemon", "--boot"]);
+    assert!(fails.contains("talk to the daemon"), "no daemon, nothing to wake: {fails}");
+    let name = env.name("pkgauto");
+    let root = busybox_rootfs(&env.dir.join("src"));
+    env.ok(&["create", &name, "--rootfs", root.to_str().unwrap(), "-c", "boot.autostart=true"]);
+    // A new host boot, as the next daemon sees it: another boot id on record.
+    env.stop_daemon();
+    std::fs::write(env.state.join("daemon-boot-id"), "an-earlier-boot\n").unwrap();
+    // The CLI starts a daemon (as socket activation would), whose autostart is then under
+    // way; --boot waits for it to finish.
+    env.ok(&["list"]);
+    let out = env.ok(&["daemon", "--boot"]);
+    assert!(out.starts_with("autostart done"), "{out}");
+    assert_eq!(env.status(&name), "RUNNING", "running when --boot returns");
+    let out = env.ok(&["daemon", "--shutdown"]);
+    assert_eq!(out.trim(), format!("Stopped {name}"));
+    assert_eq!(env.status(&name), "STOPPED");
+}
