@@ -198,7 +198,7 @@ impl Manager {
         // The state directory may not exist yet: its nearest existing parent holds it then.
         let dir = self.paths.state.ancestors().find(|d| d.exists()).unwrap_or(std::path::Path::new("/"));
         if let Ok(st) = nix::sys::statvfs::statvfs(dir) {
-            out.push(disk_check(&self.paths.state, st.blocks_available() as u64 * st.fragment_size() as u64));
+            out.push(disk_check(&self.paths.state, st.blocks_available() * st.fragment_size()));
         }
         let privileged: Vec<String> = self
             .names()
