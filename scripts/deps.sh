@@ -25,6 +25,14 @@ need tar tar
 need getfattr attr
 # The daemon tests speak to the API with curl too.
 need curl curl
+# Packages (packaging/build.sh, tests/packages.rs): binutils strips, lintian and rpmlint
+# check, rpm (with rpmbuild) installs into a database root; the socket-activation test uses systemd's
+# activator; rpmbuild builds the .rpm. cargo-deb comes from crates.io (packaging/build.sh).
+need strip binutils
+need lintian lintian
+need rpmbuild rpm
+need rpmlint rpmlint
+need systemd-socket-activate systemd
 [ -e /bin/busybox ] || [ -e /usr/bin/busybox ] || want+=(busybox-static)
 if [ ${#want[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -9,6 +9,9 @@ scripts/deps.sh
 # Build the Debian fixtures up front (cached per machine; ~35 s each the first time).
 tests/fixtures/debian-rootfs.sh bookworm /var/tmp/sysctr-test/debian-12
 tests/fixtures/debian-rootfs.sh trixie /var/tmp/sysctr-test/debian-13
+# The packages tests/packages.rs installs (and their fixture: Debian 12 with the deps).
+packaging/build.sh
+tests/fixtures/debian-rootfs.sh bookworm /var/tmp/sysctr-test/debian-12-pkg dnsmasq-base,nftables
 export SYSCTR_TEST_NAMES=/tmp/sysctr-it-names.$$
 : > "$SYSCTR_TEST_NAMES"
 status=0

@@ -8,6 +8,8 @@ fn main() {
         Some("__network") => hidden_network(&args[2..]),
         Some("__exec") => hidden_exec(&args[2..]),
         Some("__console") => hidden_console(&args[2..]),
+        // Build step of the packages: man pages and shell completions from the definition.
+        Some("__generate") => hidden_generate(&args[2..]),
         // The host service; its own flags.
         Some("daemon") => sysctr::daemon::command(sysctr::daemon::Args::parse_from(&args[1..])),
         // The built-in runtime, runc-compatible: `sysctr oci --root R create ...`.
@@ -28,6 +30,49 @@ fn main() {
 
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     sysctr::runtime::chain(e)
+}
+
+/// The whole command line as users see it: the CLI plus `sysctr daemon` (parsed apart, as
+/// the service's own entry point).
+fn full_command() -> clap::Command {
+    use clap::CommandFactory;
+    let daemon = sysctr::daemon::Args::command().name("daemon").bin_name("sysctr daemon");
+    sysctr::cli::Cli::command().subcommand(daemon)
+}
+
+/// `sysctr __generate man|completions DIR`: write the man pages (`sysctr.1`, `sysctr-VERB.1`,
+/// `sysctr-oci.1`)
+/// or the bash, zsh and fish completions into DIR, from the clap definition.
+fn hidden_generate(args: &[String]) -> i32 {
+    let (Some(what), Some(dir)) = (args.first(), args.get(1)) else {
+        eprintln!("usage: sysctr __generate man|completions DIR");
+        return 2;
+    };
+    let dir = std::path::Path::new(dir);
+    let r = std::fs::create_dir_all(dir).and_then(|()| match what.as_str() {
+        "man" => {
+            use clap::CommandFactory;
+            clap_mangen::generate_to(full_command(), dir)?;
+            // The runc-compatible runtime command (also `sysctr oci`).
+            let oci = sysctr::runtime::command::Args::command().name("sysctr-oci").bin_name("sysctr-oci");
+            clap_mangen::generate_to(oci, dir)
+        }
+        "completions" => {
+            use clap_complete::Shell;
+            for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+                clap_complete::generate_to(shell, &mut full_command(), "sysctr", dir)?;
+            }
+            Ok(())
+        }
+        other => Err(std::io::Error::other(format!("{other:?}: generate man or completions"))),
+    });
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("Error: {}: {e}", dir.display());
+            1
+        }
+    }
 }
 
 /// `sysctr __network NAME`: a network's dnsmasq supervisor.

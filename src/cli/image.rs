@@ -61,6 +61,7 @@ pub enum AliasCommand {
     /// Remove an alias (the image stays).
     #[command(alias = "rm")]
     Remove { alias: String },
+    /// List aliases and the images they point at.
     #[command(alias = "ls")]
     List,
 }

@@ -19,11 +19,13 @@ pub enum Command {
         protocol: Option<String>,
     },
     #[command(alias = "ls")]
+    /// List the image servers.
     List {
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
     #[command(alias = "rm")]
+    /// Remove an image server.
     Remove { name: String },
 }
 

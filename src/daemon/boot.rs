@@ -41,7 +41,7 @@ pub fn stop_ranks(list: &[api::Container]) -> Vec<Vec<&api::Container>> {
 }
 
 pub fn autostart_if_new_boot(d: &Arc<Daemon>) {
-    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_owned();
+    let boot_id = boot_id();
     let file = d.manager.paths.state.join(BOOT_ID_FILE);
     if std::fs::read_to_string(&file).map(|s| s.trim() == boot_id).unwrap_or(false) {
         return;
@@ -173,6 +173,48 @@ pub fn shutdown_command(paths: &Paths) -> Result<(), Error> {
             }
         }
     }
+}
+
+/// The kernel's id of this boot.
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_owned()
+}
+
+/// Has the daemon on `paths` done this boot's autostart?
+fn autostart_done(paths: &Paths) -> bool {
+    std::fs::read_to_string(paths.state.join(BOOT_ID_FILE)).is_ok_and(|s| s.trim() == boot_id())
+}
+
+/// `sysctr daemon --boot`, the start half of the ordered start/stop unit
+/// (sysctr-startup.service): ask the daemon for its operations, which starts it when
+/// systemd holds its socket (socket activation), then wait until it has started this
+/// boot's `boot.autostart` containers, so units ordered after ours find them running.
+pub fn boot_command(paths: &Paths) -> Result<(), Error> {
+    let sock = super::socket_path(paths);
+    let io = |source| Error::Io { what: "talk to the daemon on", path: sock.clone(), source };
+    let ask = || -> Result<(), Error> {
+        let s = UnixStream::connect(&sock).map_err(io)?;
+        s.set_read_timeout(Some(Duration::from_secs(60))).map_err(io)?;
+        let mut w = s.try_clone().map_err(io)?;
+        wire::write_request(&mut w, "GET", "/1.0/operations", None, None).map_err(io)?;
+        let (status, _) = wire::read_response(&mut BufReader::new(s)).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        if status != 200 {
+            return Err(io(std::io::Error::other(format!("answered {status}"))));
+        }
+        Ok(())
+    };
+    ask()?;
+    let mut asked = std::time::Instant::now();
+    while !autostart_done(paths) {
+        std::thread::sleep(Duration::from_millis(200));
+        // Still there? A daemon that died has done no autostart, and never will.
+        if asked.elapsed() > Duration::from_secs(5) {
+            ask()?;
+            asked = std::time::Instant::now();
+        }
+    }
+    println!("autostart done for boot {}", boot_id());
+    Ok(())
 }
 
 fn report(ok: bool, error: Option<String>, result: Option<serde_json::Value>) -> Result<(), Error> {

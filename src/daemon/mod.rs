@@ -55,6 +55,8 @@ pub enum Error {
     Running { pid: String, socket: PathBuf },
     #[error("cannot {what} {path}")]
     Io { what: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    #[error("socket activation")]
+    Activation(#[from] crate::sys::activation::Error),
     #[error(transparent)]
     Manager(#[from] crate::manager::Error),
 }
@@ -155,8 +157,13 @@ pub struct Args {
     /// Stop every running container (boot.stop.priority order, in parallel within a
     /// priority, each with its boot.host_shutdown_timeout) and exit; through the running
     /// daemon when there is one.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "boot")]
     pub shutdown: bool,
+    /// Make sure the daemon runs (a connection starts it under socket activation) and wait
+    /// until it has started this boot's boot.autostart containers; then exit. The start
+    /// half of sysctr-startup.service, whose stop half is --shutdown.
+    #[arg(long)]
+    pub boot: bool,
 }
 
 /// Entry point of `sysctr daemon`; the exit code.
@@ -171,7 +178,13 @@ pub fn command(a: Args) -> i32 {
     if let Some(c) = a.host_config {
         paths.config = c;
     }
-    let r = if a.shutdown { boot::shutdown_command(&paths) } else { serve_main(&paths) };
+    let r = if a.shutdown {
+        boot::shutdown_command(&paths)
+    } else if a.boot {
+        boot::boot_command(&paths)
+    } else {
+        serve_main(&paths)
+    };
     match r {
         Ok(()) => 0,
         Err(e) => {
@@ -187,21 +200,35 @@ fn serve_main(paths: &Paths) -> Result<(), Error> {
     // The state dir too: two daemons on different run dirs must not both own its containers.
     std::fs::create_dir_all(&paths.state).map_err(|source| Error::Io { what: "create", path: paths.state.clone(), source })?;
     let state_lock = take_lock_at(paths, &paths.state.join("daemon.lock"))?;
-    let listener = bind(paths)?;
+    // Socket activation (sysctr.socket): systemd owns the socket file and its mode, and
+    // keeps it listening while the service restarts; otherwise we bind it ourselves.
+    let (listener, activated) = match crate::sys::activation::listener()? {
+        Some(l) => (l, true),
+        None => (bind(paths)?, false),
+    };
     std::fs::write(pid_path(paths), format!("{}\n", std::process::id())).map_err(|source| Error::Io { what: "write", path: pid_path(paths), source })?;
     let signals = crate::sys::signals::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGPWR, libc::SIGHUP])
         .map_err(|e| Error::Io { what: "catch signals for", path: paths.run.clone(), source: e.into() })?
         .ok_or_else(|| Error::Io { what: "catch signals for", path: paths.run.clone(), source: std::io::Error::other("signals taken") })?;
     let d = Daemon::new(paths.clone())?;
-    eprintln!("sysctr daemon {} listening on {} (pid {})", env!("CARGO_PKG_VERSION"), socket_path(paths).display(), std::process::id());
+    eprintln!(
+        "sysctr daemon {} listening on {}{} (pid {})",
+        env!("CARGO_PKG_VERSION"),
+        socket_path(paths).display(),
+        if activated { " (socket activation)" } else { "" },
+        std::process::id()
+    );
     let w = d.clone();
     std::thread::spawn(move || w.watch());
     let b = d.clone();
     std::thread::spawn(move || boot::autostart_if_new_boot(&b));
     let sig = run(listener, &d, signals);
     // No new connections; work under way (a create, an import) finishes rather than leaving
-    // half-made directories.
-    let _ = std::fs::remove_file(socket_path(paths));
+    // half-made directories. An activated socket stays: systemd queues what arrives
+    // meanwhile and hands it to the next daemon.
+    if !activated {
+        let _ = std::fs::remove_file(socket_path(paths));
+    }
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while d.ops.running() > 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));

@@ -7,6 +7,8 @@ mod dnsmasq;
 pub mod ipam;
 mod netlink;
 mod nft;
+
+pub use nft::host_firewall_problems;
 pub mod supervisor;
 
 use std::collections::BTreeMap;

@@ -119,6 +119,7 @@ pub fn loopback_up() -> nix::Result<()> {
 }
 pub mod mountapi;
 pub mod mountinfo;
+pub mod activation;
 pub mod cancel;
 pub mod fdpass;
 pub mod files;
