@@ -293,12 +293,29 @@ fn ok_all(env: &Env, args: &[&str]) -> String {
     text
 }
 
-/// Unmounts a test's own mount when the test ends, also on failure.
-struct Unmount(std::path::PathBuf);
+/// A test instance whose state directory is a ramfs of its own. On drop, also after a
+/// failure, the instance goes first (its containers and daemon, whose state is on the
+/// ramfs), then the mount.
+struct OnRamfs(Option<Env>);
 
-impl Drop for Unmount {
+impl OnRamfs {
+    fn new() -> OnRamfs {
+        let env = Env::new();
+        std::fs::create_dir_all(&env.state).unwrap();
+        nix::mount::mount(Some("ramfs"), &env.state, Some("ramfs"), nix::mount::MsFlags::empty(), Some("mode=0755")).unwrap();
+        OnRamfs(Some(env))
+    }
+
+    fn env(&self) -> &Env {
+        self.0.as_ref().expect("dropped only at the end")
+    }
+}
+
+impl Drop for OnRamfs {
     fn drop(&mut self) {
-        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        let state = self.env().state.clone();
+        drop(self.0.take());
+        let _ = nix::mount::umount2(&state, nix::mount::MntFlags::MNT_DETACH);
     }
 }
 
@@ -307,17 +324,15 @@ fn a_rootfs_the_kernel_cannot_idmap_is_shifted_once_and_back() {
     if !require_root() {
         return;
     }
-    let env = Env::new();
     // ramfs: a filesystem without idmapped mounts, as the whole state directory.
-    std::fs::create_dir_all(&env.state).unwrap();
-    nix::mount::mount(Some("ramfs"), &env.state, Some("ramfs"), nix::mount::MsFlags::empty(), Some("mode=0755")).unwrap();
-    let _ramfs = Unmount(env.state.clone());
+    let instance = OnRamfs::new();
+    let env = instance.env();
     let name = env.name("shift");
     let src = busybox_rootfs(&env.dir.join("src"));
     std::fs::create_dir_all(src.join("var/own")).unwrap();
     std::os::unix::fs::lchown(src.join("var/own"), Some(1000), Some(100)).unwrap();
     env.ok(&["create", &name, "--rootfs", src.to_str().unwrap()]);
-    let out = ok_all(&env, &["start", &name]);
+    let out = ok_all(env, &["start", &name]);
     let info = env.info(&name);
     let base = info["idmap"]["uid"].as_u64().unwrap() as u32;
     assert_eq!(info["idmap"]["shifted"], true);
@@ -335,12 +350,12 @@ fn a_rootfs_the_kernel_cannot_idmap_is_shifted_once_and_back() {
     assert_eq!(owner("made").0, base);
     // A second start shifts nothing.
     env.ok(&["stop", "--force", &name]);
-    let out = ok_all(&env, &["start", &name]);
+    let out = ok_all(env, &["start", &name]);
     assert!(!out.contains("shifted"), "{out}");
     // Privileged again: the owners go back to the image's own ids.
     env.ok(&["stop", "--force", &name]);
     env.ok(&["config", "set", &name, "security.privileged=true"]);
-    let out = ok_all(&env, &["start", &name]);
+    let out = ok_all(env, &["start", &name]);
     assert!(out.contains("back to the image's own ids"), "{out}");
     assert_eq!((owner("bin"), owner("var/own"), owner("made")), ((0, 0), (1000, 100), (0, 0)));
     env.ok(&["delete", "--force", &name]);
