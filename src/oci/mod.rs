@@ -333,6 +333,22 @@ mod tests {
         caps::all().into_iter().map(|c| c.to_string()).collect()
     }
 
+    /// A privileged container `name` with no limits, on `host` capabilities.
+    fn input<'a>(name: &'a str, host: &'a HashSet<String>, init: &'a [String]) -> Input<'a> {
+        Input {
+            name,
+            rootfs: Path::new("/r"),
+            init,
+            environment: vec![],
+            host_caps: host,
+            resources: Default::default(),
+            nofile: None,
+            idmap: None,
+            deny_syscalls: vec![],
+            deny_forced_umount: false,
+        }
+    }
+
     #[test]
     fn spec_has_what_systemd_needs() {
         let host = all_caps();
@@ -373,20 +389,7 @@ mod tests {
         let mut host = all_caps();
         host.remove("CAP_SYS_RESOURCE");
         let init = vec!["/sbin/init".to_owned()];
-        let (spec, warnings) =
-            spec(&Input {
-                name: "c",
-                rootfs: Path::new("/r"),
-                init: &init,
-                environment: vec![],
-                host_caps: &host,
-                resources: Default::default(),
-                nofile: None,
-                idmap: None,
-                deny_syscalls: vec![],
-                deny_forced_umount: false,
-            })
-            .unwrap();
+        let (spec, warnings) = spec(&input("c", &host, &init)).unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("CAP_SYS_RESOURCE"));
         let bnd = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap().bounding().clone().unwrap();
@@ -398,16 +401,10 @@ mod tests {
         let host = all_caps();
         let init = vec!["/sbin/init".to_owned()];
         let (spec, _) = spec(&Input {
-            name: "u",
-            rootfs: Path::new("/r"),
-            init: &init,
-            environment: vec![],
-            host_caps: &host,
-            resources: Default::default(),
-            nofile: None,
             idmap: Some((1_000_000, 1_000_000, 65536)),
             deny_syscalls: vec!["kexec_load".into(), "init_module".into()],
             deny_forced_umount: true,
+            ..input("u", &host, &init)
         })
         .unwrap();
         let linux = spec.linux().as_ref().unwrap();

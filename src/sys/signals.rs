@@ -26,18 +26,24 @@ pub fn signal_pipe(signals: &[libc::c_int]) -> nix::Result<Option<OwnedFd>> {
         read_end = Some(r);
     }
     for &sig in signals {
-        let action = nix::sys::signal::SigAction::new(
-            nix::sys::signal::SigHandler::Handler(on_signal),
-            nix::sys::signal::SaFlags::SA_RESTART,
-            nix::sys::signal::SigSet::empty(),
-        );
-        let sig = nix::sys::signal::Signal::try_from(sig)?;
-        // SAFETY: the handler only calls write(2) on a descriptor stored before it is
-        // installed; a handler (unlike SIG_IGN) is reset to the default at execve, so
-        // children are unaffected.
-        unsafe { nix::sys::signal::sigaction(sig, &action) }?;
+        install(sig)?;
     }
     Ok(read_end)
+}
+
+/// Deliver `sig` on the self-pipe from now on; its previous action.
+fn install(sig: libc::c_int) -> nix::Result<(nix::sys::signal::Signal, nix::sys::signal::SigAction)> {
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(on_signal),
+        nix::sys::signal::SaFlags::SA_RESTART,
+        nix::sys::signal::SigSet::empty(),
+    );
+    let sig = nix::sys::signal::Signal::try_from(sig)?;
+    // SAFETY: the handler only calls write(2) on a descriptor stored before it is
+    // installed; a handler (unlike SIG_IGN) is reset to the default at execve, so
+    // children are unaffected.
+    let old = unsafe { nix::sys::signal::sigaction(sig, &action) }?;
+    Ok((sig, old))
 }
 
 /// Signals delivered on the self-pipe while a [`Relay`] lives; their previous handlers come
@@ -68,16 +74,7 @@ impl Relay {
         while nix::unistd::read(r.as_raw_fd(), &mut stale).is_ok_and(|n| n > 0) {}
         let mut relay = Relay { read: r.as_raw_fd(), saved: Vec::new() };
         for &sig in signals {
-            let action = nix::sys::signal::SigAction::new(
-                nix::sys::signal::SigHandler::Handler(on_signal),
-                nix::sys::signal::SaFlags::SA_RESTART,
-                nix::sys::signal::SigSet::empty(),
-            );
-            let sig = nix::sys::signal::Signal::try_from(sig)?;
-            // SAFETY: as in `signal_pipe`: the handler only write(2)s one byte to a
-            // descriptor stored before it is installed.
-            let old = unsafe { nix::sys::signal::sigaction(sig, &action) }?;
-            relay.saved.push((sig, old));
+            relay.saved.push(install(sig)?);
         }
         Ok(relay)
     }
