@@ -172,13 +172,15 @@ impl Hierarchies {
             }
             dir.push(part);
             match std::fs::create_dir(&dir) {
-                Ok(()) => {
+                // Also a directory another process just made and has not filled yet (a
+                // parent two starts make at once): an empty v1 cpuset takes no process.
+                Ok(()) | Err(_) if dir.is_dir() => {
                     if h.controllers.iter().any(|c| c == "cpuset") {
                         inherit_cpuset(&dir)?;
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(source) => return Err(Error::Create { path: dir, source }),
+                Ok(()) => {}
             }
         }
         Ok(())
