@@ -339,7 +339,7 @@ impl Runtime {
                         userns::write_maps(pid, m)?;
                         let tree = if want_tree { Some(userns::idmapped_tree(rootfs, pid)?) } else { None };
                         let helper = HelperCtx { spec, rootfs, bundle, console_socket: console_socket.as_ref(), fifo: &fifo, map: m, tree, clone_ns, into: into.as_ref(), pid };
-                        let (fds, _) = build_userns_root(helper, join)?;
+                        let fds = build_userns_root(helper, join)?;
                         join(pid)?;
                         let raw: Vec<i32> = fds.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
                         crate::sys::fdpass::send_fds(parent_end.as_fd(), &raw, b"mapped\n")
@@ -530,7 +530,7 @@ struct HelperCtx<'a> {
 /// Fork the helper into init's pid namespace (see [`init::build_for_userns`]), let `join`
 /// move it into the container's cgroups, and receive what it built: the locked mount
 /// namespace and the console's pty slave. The caller is single-threaded.
-fn build_userns_root(c: HelperCtx<'_>, join: impl Fn(Pid) -> Result<()>) -> Result<(Vec<OwnedFd>, Pid)> {
+fn build_userns_root(c: HelperCtx<'_>, join: impl Fn(Pid) -> Result<()>) -> Result<Vec<OwnedFd>> {
     use nix::sched::CloneFlags;
     let open = |name: &str| -> Result<OwnedFd> {
         std::fs::File::open(format!("/proc/{}/ns/{name}", c.pid)).map(OwnedFd::from).map_err(|e| Error::Io { what: "open a namespace of init", source: e })
@@ -594,7 +594,7 @@ fn build_userns_root(c: HelperCtx<'_>, join: impl Fn(Pid) -> Result<()>) -> Resu
             if body != b"root\n" {
                 return Err(Error::Child("the userns helper exited before reporting".into()));
             }
-            Ok((fds, helper))
+            Ok(fds)
         }
     }
 }
